@@ -1,0 +1,110 @@
+#include "autograd/engine.h"
+
+#include <unordered_map>
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "ops/ops.h"
+
+namespace soft {
+
+Tensor record(const char* op, Tensor out, const std::vector<Tensor>& inputs, Node::BackwardFn backward) {
+  if (!GradMode::enabled()) return out;
+  bool any = false;
+  for (const Tensor& t : inputs) any |= t.defined() && t.requires_grad();
+  if (!any) return out;
+
+  auto node = std::make_shared<Node>();
+  node->op = op;
+  for (const Tensor& t : inputs) {
+    Edge e;
+    if (t.defined() && t.requires_grad()) {
+      e.shape = t.shape();
+      if (t.grad_fn()) e.fn = t.grad_fn();
+      else e.leaf = t.impl_ptr();
+    }
+    node->inputs.push_back(std::move(e));
+  }
+  node->backward = std::move(backward);
+  out.impl()->requires_grad = true;
+  out.impl()->grad_fn = std::move(node);
+  return out;
+}
+
+namespace {
+
+// Adds g into a leaf's .grad; the first gradient is copied so that .grad never aliases.
+void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
+  if (!leaf.grad.defined()) leaf.grad = g.clone();
+  else add_(leaf.grad, g);
+}
+
+// Nodes reachable from root, each after every node that feeds it gradient (root first).
+std::vector<Node*> topological_order(Node* root) {
+  std::vector<Node*> post;  // post-order: a node after all nodes it sends gradient to
+  std::unordered_map<Node*, bool> visited;
+  std::vector<std::pair<Node*, size_t>> stack{{root, 0}};
+  visited[root] = true;
+  while (!stack.empty()) {
+    auto& [node, next] = stack.back();
+    if (next < node->inputs.size()) {
+      Node* child = node->inputs[next++].fn.get();
+      if (child && !visited[child]) {
+        visited[child] = true;
+        stack.push_back({child, 0});
+      }
+    } else {
+      post.push_back(node);
+      stack.pop_back();
+    }
+  }
+  return {post.rbegin(), post.rend()};
+}
+
+}  // namespace
+
+void run_backward(const Tensor& root, const Tensor& gradient, bool retain_graph) {
+  SOFT_CHECK(root.requires_grad(), "backward: the tensor does not require grad (no input of the ops that ",
+             "made it requires grad, or it was computed under NoGradGuard)");
+  Tensor seed = gradient;
+  if (!seed.defined()) {
+    SOFT_CHECK(root.numel() == 1, "backward: a gradient argument is needed for a non-scalar tensor of shape ",
+               shape_str(root.shape()));
+    seed = ones(root.shape(), root.dtype(), root.device());
+  }
+  SOFT_CHECK(seed.shape() == root.shape(), "backward: gradient of shape ", shape_str(seed.shape()),
+             " for a tensor of shape ", shape_str(root.shape()));
+
+  NoGradGuard no_grad;  // gradients are plain tensors: no graph of the backward pass
+  if (!root.grad_fn()) {
+    accumulate_leaf(*root.impl(), seed);
+    return;
+  }
+  std::unordered_map<Node*, Tensor> pending{{root.grad_fn().get(), seed}};
+  for (Node* node : topological_order(root.grad_fn().get())) {
+    Tensor grad_out = std::move(pending[node]);
+    pending.erase(node);
+    SOFT_CHECK(node->backward, "backward: the graph through '", node->op, "' was already freed by an ",
+               "earlier backward; call backward(gradient, /*retain_graph=*/true) the first time");
+    std::vector<bool> needs;
+    for (const Edge& e : node->inputs) needs.push_back(e.needs_grad());
+    Grads grads = node->backward(grad_out, needs);
+    SOFT_CHECK(grads.size() == node->inputs.size(), "backward of '", node->op, "' returned ", grads.size(),
+               " gradients for ", node->inputs.size(), " inputs");
+    for (size_t i = 0; i < grads.size(); ++i) {
+      const Edge& e = node->inputs[i];
+      if (!e.needs_grad() || !grads[i].defined()) continue;
+      SOFT_CHECK(grads[i].shape() == e.shape, "backward of '", node->op, "': gradient of input ", i,
+                 " has shape ", shape_str(grads[i].shape()), " but the input has shape ", shape_str(e.shape));
+      if (e.leaf) {
+        accumulate_leaf(*e.leaf, grads[i]);
+      } else {
+        Tensor& slot = pending[e.fn.get()];
+        slot = slot.defined() ? add(slot, grads[i]) : grads[i];
+      }
+    }
+    if (!retain_graph) node->release();
+  }
+}
+
+}  // namespace soft

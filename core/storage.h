@@ -1,0 +1,39 @@
+#pragma once
+// Storage: one reference-counted buffer of bytes on one device. Tensors are views into it.
+#include <cstddef>
+#include <memory>
+
+#include "core/device.h"
+
+namespace soft {
+
+// A device's memory source. The CPU one hands out 64-byte aligned blocks; the CUDA backend
+// installs its own with set_device_allocator when it is built.
+struct Allocator {
+  virtual ~Allocator() = default;
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* ptr, size_t bytes) = 0;
+};
+
+Allocator& allocator_for(Device device);  // throws when the device has no allocator in this build
+void set_device_allocator(DeviceType type, Allocator* allocator);
+
+class Storage {
+ public:
+  Storage(size_t bytes, Device device);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  Device device() const { return device_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+  Device device_;
+  Allocator* allocator_ = nullptr;
+};
+
+}  // namespace soft

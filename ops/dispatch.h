@@ -1,0 +1,69 @@
+#pragma once
+// How an op picks its kernel. Dtype: dispatch_float hands the kernel a float or double tag.
+// Device: a DispatchStub holds one kernel per backend; the CPU kernel is given where the op is
+// defined, the CUDA backend fills in its own with set_cuda() when it is built.
+#include "core/tensor.h"
+
+namespace soft {
+
+// Calls body(T{}) with T = float or double for x's dtype; other dtypes are an error naming `op`.
+template <class F>
+decltype(auto) dispatch_float(DType dtype, const char* op, F&& body) {
+  switch (dtype) {
+    case DType::Float32: return body(float{});
+    case DType::Float64: return body(double{});
+    default:
+      throw Error(detail::concat(op, ": dtype ", dtype_name(dtype), " is not supported (float32 or float64; ",
+                                 "convert bfloat16 with to_dtype first)"));
+  }
+}
+
+template <class Signature> class DispatchStub;
+
+template <class R, class... Args>
+class DispatchStub<R(Args...)> {
+ public:
+  using Kernel = R (*)(Args...);
+  DispatchStub(const char* op, Kernel cpu) : op_(op), cpu_(cpu) {}
+  void set_cuda(Kernel kernel) { cuda_ = kernel; }
+
+  R operator()(Device device, Args... args) const {
+    if (device.is_cpu()) return cpu_(args...);
+    SOFT_CHECK(cuda_, op_, ": no CUDA kernel for this op in this build (tensor on ", device.str(), ")");
+    return cuda_(args...);
+  }
+
+ private:
+  const char* op_;
+  Kernel cpu_;
+  Kernel cuda_ = nullptr;
+};
+
+// Throws naming `op` unless every defined tensor is on the same device as the first.
+inline void check_same_device(const char* op, std::initializer_list<const Tensor*> ts) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : ts) {
+    if (!t->defined()) continue;
+    if (!first) first = t;
+    SOFT_CHECK(t->device() == first->device(), op, ": tensors on different devices (", first->device().str(),
+               " and ", t->device().str(), ")");
+  }
+}
+
+// Throws naming `op` unless every defined tensor has the dtype of the first.
+inline void check_same_dtype(const char* op, std::initializer_list<const Tensor*> ts) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : ts) {
+    if (!t->defined()) continue;
+    if (!first) first = t;
+    SOFT_CHECK(t->dtype() == first->dtype(), op, ": dtype mismatch (", dtype_name(first->dtype()), " and ",
+               dtype_name(t->dtype()), ")");
+  }
+}
+
+// Throws naming `op` unless x has `ndim` dims.
+inline void check_dim(const char* op, const char* what, const Tensor& x, int64_t ndim) {
+  SOFT_CHECK(x.dim() == ndim, op, ": ", what, " must have ", ndim, " dims, got shape ", shape_str(x.shape()));
+}
+
+}  // namespace soft

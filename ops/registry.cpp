@@ -1,0 +1,77 @@
+#include "ops/registry.h"
+
+namespace soft {
+
+const std::vector<OpInfo>& op_registry() {
+  static const std::vector<OpInfo> ops = {
+      // elementwise with broadcasting
+      {"add", "ops/binary.cpp", true},
+      {"sub", "ops/binary.cpp", true},
+      {"mul", "ops/binary.cpp", true},
+      {"div", "ops/binary.cpp", true},
+      {"add_scalar", "ops/binary.cpp", true},
+      {"mul_scalar", "ops/binary.cpp", true},
+      // pointwise math
+      {"neg", "ops/unary.cpp", true},
+      {"exp", "ops/unary.cpp", true},
+      {"log", "ops/unary.cpp", true},
+      {"sqrt", "ops/unary.cpp", true},
+      {"rsqrt", "ops/unary.cpp", true},
+      {"abs", "ops/unary.cpp", true},
+      {"pow", "ops/unary.cpp", true},
+      {"clamp", "ops/unary.cpp", true},
+      // activations
+      {"tanh", "ops/activation.cpp", true},
+      {"sigmoid", "ops/activation.cpp", true},
+      {"relu", "ops/activation.cpp", true},
+      {"gelu", "ops/activation.cpp", true},
+      {"gelu_tanh", "ops/activation.cpp", true},
+      // reductions
+      {"sum", "ops/reduce.cpp", true},
+      {"mean", "ops/reduce.cpp", true},
+      {"max", "ops/reduce.cpp", true},
+      {"argmax", "ops/reduce.cpp", false},
+      {"var", "ops/reduce.cpp", true},
+      {"sum_to", "ops/reduce.cpp", true},
+      // linear algebra
+      {"matmul", "ops/matmul.cpp", true},
+      {"linear", "ops/matmul.cpp", true},
+      {"pairwise_sqdist", "ops/pairwise.cpp", true},
+      // convolution and pooling
+      {"conv2d", "ops/conv2d.cpp", true},
+      {"max_pool2d", "ops/pool.cpp", true},
+      {"avg_pool2d", "ops/pool.cpp", true},
+      // normalisation, softmax, losses, regularisers
+      {"batch_norm", "ops/batch_norm.cpp", true},
+      {"layer_norm", "ops/layer_norm.cpp", true},
+      {"softmax", "ops/softmax.cpp", true},
+      {"log_softmax", "ops/softmax.cpp", true},
+      {"cross_entropy", "ops/cross_entropy.cpp", true},
+      {"dropout", "ops/dropout.cpp", true},
+      {"drop_path", "ops/dropout.cpp", true},
+      // shapes and views
+      {"reshape", "ops/view.cpp", true},
+      {"view", "ops/view.cpp", true},
+      {"permute", "ops/view.cpp", true},
+      {"transpose", "ops/view.cpp", true},
+      {"contiguous", "ops/view.cpp", true},
+      {"expand", "ops/view.cpp", true},
+      {"slice", "ops/view.cpp", true},
+      {"cat", "ops/join.cpp", true},
+      {"stack", "ops/join.cpp", true},
+      {"split", "ops/join.cpp", true},
+      {"index_select", "ops/join.cpp", true},
+      // resampling, dtype
+      {"interpolate_bilinear", "ops/interpolate.cpp", true},
+      {"to_dtype", "ops/convert.cpp", true},
+      // factories
+      {"zeros", "ops/factory.cpp", false},
+      {"ones", "ops/factory.cpp", false},
+      {"full", "ops/factory.cpp", false},
+      {"eye", "ops/factory.cpp", false},
+      {"arange", "ops/factory.cpp", false},
+  };
+  return ops;
+}
+
+}  // namespace soft

@@ -1,0 +1,12 @@
+# Writes the C++ block between "<!-- example:begin -->" and "<!-- example:end -->" of README to OUT.
+file(READ ${README} text)
+string(FIND "${text}" "<!-- example:begin -->" begin)
+string(FIND "${text}" "<!-- example:end -->" end)
+if(begin EQUAL -1 OR end EQUAL -1)
+  message(FATAL_ERROR "README.md has no <!-- example:begin --> ... <!-- example:end --> block")
+endif()
+math(EXPR length "${end} - ${begin}")
+string(SUBSTRING "${text}" ${begin} ${length} block)
+string(REGEX REPLACE "^[^\n]*\n```cpp\n" "" block "${block}")
+string(REGEX REPLACE "```\n*$" "" block "${block}")
+file(WRITE ${OUT} "${block}")
