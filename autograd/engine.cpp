@@ -84,6 +84,10 @@ void run_backward(const Tensor& root, const Tensor& gradient, bool retain_graph)
   for (Node* node : topological_order(root.grad_fn().get())) {
     Tensor grad_out = std::move(pending[node]);
     pending.erase(node);
+    if (!grad_out.defined()) {  // every consumer returned no gradient: nothing flows past this node
+      if (!retain_graph) node->release();
+      continue;
+    }
     SOFT_CHECK(node->backward, "backward: the graph through '", node->op, "' was already freed by an ",
                "earlier backward; call backward(gradient, /*retain_graph=*/true) the first time");
     std::vector<bool> needs;

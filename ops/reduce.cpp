@@ -68,6 +68,15 @@ Tensor sum_kernel(const Tensor& x, const Reduction& r) {
   int64_t R = r.row_len, n_rows = R ? x.numel() / R : numel_of(r.out_shape);
   return dispatch_float(x.dtype(), "sum", [&](auto tag) {
     using T = decltype(tag);
+    if (n_rows == 1 && x.is_contiguous()) {  // everything into one value: per-thread partial sums
+      const T* in = x.data<T>();
+      double total = 0;
+#pragma omp parallel for reduction(+ : total) if (R > 65536)
+      for (int64_t k = 0; k < R; ++k) total += in[k];
+      Tensor out = Tensor::empty(r.out_shape, x.dtype());
+      out.data<T>()[0] = static_cast<T>(total);
+      return out;
+    }
     if (reduces_leading_dims(x, r) && R > 0) {  // [R, cols]: accumulate whole rows, columns in parallel
       Tensor out = Tensor::empty(r.out_shape, x.dtype());
       const T* in = x.data<T>();
@@ -142,20 +151,20 @@ Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
   });
   // Backward: the gradient goes to the first maximum of each row, through a one-hot mask
   // built in the [rows, R] layout and permuted back to x's layout.
-  return record("max", y, {x}, [x = x.detach(), r, dim, index](const Tensor& g, const std::vector<bool>&) {
-    int64_t R = r.row_len, n_rows = x.numel() / R;
+  return record("max", y, {x}, [from = x.shape(), r, dim, index](const Tensor& g, const std::vector<bool>&) {
+    int64_t R = r.row_len, n_rows = numel_of(from) / R;
     Tensor mask_rows = zeros({n_rows, R}, g.dtype());
     dispatch_float(g.dtype(), "max_backward", [&](auto tag) {
       using T = decltype(tag);
       for (int64_t i = 0; i < n_rows; ++i) mask_rows.data<T>()[i * R + index.data<int64_t>()[i]] = T(1);
     });
-    Shape moved = x.shape(), order;
+    Shape moved = from, order;
     moved.erase(moved.begin() + dim);
-    moved.push_back(x.shape()[dim]);
-    for (int64_t d = 0; d < x.dim() - 1; ++d) order.push_back(d < dim ? d : d + 1);
-    order.insert(order.begin() + dim, x.dim() - 1);
+    moved.push_back(from[dim]);
+    for (int64_t d = 0; d < static_cast<int64_t>(from.size()) - 1; ++d) order.push_back(d);
+    order.insert(order.begin() + dim, static_cast<int64_t>(from.size()) - 1);
     Tensor mask = permute(reshape(mask_rows, moved), order);
-    return Grads{mul(expand(reshape(g, r.kept_shape), x.shape()), mask)};
+    return Grads{mul(expand(reshape(g, r.kept_shape), from), mask)};
   });
 }
 
