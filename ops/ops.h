@@ -71,6 +71,18 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 // Squared Euclidean distance of every row of a to every row of b: [..., N, d], [..., M, d] -> [..., N, M].
 Tensor pairwise_sqdist(const Tensor& a, const Tensor& b);
 
+// ---- SOFT's attention kernels (ops/gaussian_kernel.cpp, ops/newton_inverse.cpp) -------------
+// exp(-||a_i - b_j||^2 / 2): a [..., N, d], b [..., M, d] -> [..., N, M]. Distances and exp in one
+// pass, in the difference form, so identical rows give exactly 1.
+Tensor gaussian_kernel(const Tensor& a, const Tensor& b);
+enum class NewtonForm {
+  Journal,  // official master: P = K + 0.01 I, alpha per matrix, no autograd, one-step backward
+  NeurIPS,  // the paper's: P = K, one alpha for the batch halved until ||I - PV|| <= 1.01, autograd through
+};
+// Newton-Raphson iterations V <- 2V - V P V towards the Moore-Penrose inverse of the symmetric
+// k [..., m, m] (a Gaussian kernel matrix).
+Tensor newton_inverse(const Tensor& k, int64_t iterations = 20, NewtonForm form = NewtonForm::Journal);
+
 // ---- convolution (ops/conv2d.cpp) ----------------------------------------------------------
 struct Conv2dParams {
   std::array<int64_t, 2> stride{1, 1};
@@ -104,8 +116,9 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 // ---- softmax and losses (ops/softmax.cpp, ops/cross_entropy.cpp) -----------------------------
 Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
-// Mean cross-entropy of logits [B, C]. target int64 [B] (class indices, with label smoothing) or
-// float [B, C] (probabilities, e.g. mixed labels; smoothing must then be 0).
+// Mean cross-entropy of logits [B, C]. target int64 [B] (class indices) or float [B, C]
+// (probabilities, e.g. mixed labels). Smoothing eps mixes the target with the uniform
+// distribution, t * (1 - eps) + eps / C, for both forms (as PyTorch).
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, double label_smoothing = 0.0);
 
 // ---- stochastic regularisers (ops/dropout.cpp) -----------------------------------------------

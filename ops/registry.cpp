@@ -37,6 +37,9 @@ const std::vector<OpInfo>& op_registry() {
       {"matmul", "ops/matmul.cpp", true},
       {"linear", "ops/matmul.cpp", true},
       {"pairwise_sqdist", "ops/pairwise.cpp", true},
+      // SOFT attention
+      {"gaussian_kernel", "ops/gaussian_kernel.cpp", true},
+      {"newton_inverse", "ops/newton_inverse.cpp", true},
       // convolution and pooling
       {"conv2d", "ops/conv2d.cpp", true},
       {"max_pool2d", "ops/pool.cpp", true},

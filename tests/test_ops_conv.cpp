@@ -171,7 +171,7 @@ FORWARD_CHECK(conv2d) {
       Tensor x = rand_input(c.x, -1, 1, dtype, false), w = rand_input(c.w, -1, 1, dtype, false);
       Tensor b = c.bias ? rand_input({c.w[0]}, -1, 1, dtype, false) : Tensor();
       Tensor y = conv2d(x, w, b, c.p);
-      INFO("x ", shape_str(c.x), " w ", shape_str(c.w), " groups ", c.p.groups, " ", dtype_name(dtype));
+      INFO("x ", shape_str(c.x), " w ", shape_str(c.w), " groups ", c.p.groups, " ", std::string(dtype_name(dtype)));
       int64_t Ho = (c.x[2] + 2 * c.p.padding[0] - c.w[2]) / c.p.stride[0] + 1;
       int64_t Wo = (c.x[3] + 2 * c.p.padding[1] - c.w[3]) / c.p.stride[1] + 1;
       REQUIRE(y.shape() == Shape{c.x[0], c.w[0], Ho, Wo});
@@ -237,7 +237,7 @@ TEST_CASE("conv2d and its two gradient functions match the loops on medium sizes
       std::vector<double> dx_ref = naive_grad_input(gy, w, c.x, c.p), dw_ref = naive_grad_weight(gy, x, c.w, c.p);
       for (int threads : {1, 2}) {
         ThreadCount scoped(threads);
-        INFO("x ", shape_str(c.x), " w ", shape_str(c.w), " ", dtype_name(dtype), ", ", threads, " threads");
+        INFO("x ", shape_str(c.x), " w ", shape_str(c.w), " ", std::string(dtype_name(dtype)), ", ", threads, " threads");
         expect_close(conv2d(x, w, Tensor(), c.p), y_ref, tol, tol);
         expect_close(conv2d_grad_input(gy, w, c.x, c.p), dx_ref, tol, tol);
         expect_close(conv2d_grad_weight(gy, x, c.w, c.p), dw_ref, tol, tol);

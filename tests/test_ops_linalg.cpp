@@ -185,7 +185,7 @@ TEST_CASE("gemm inside a parallel region runs on the calling thread and agrees")
 
 FORWARD_CHECK(matmul) {
   for (DType dtype : {DType::Float32, DType::Float64}) {
-    INFO("dtype ", dtype_name(dtype));
+    INFO("dtype ", std::string(dtype_name(dtype)));
     auto r = [dtype](const Shape& s) { return rand_input(s, -1, 1, dtype, false); };
     check_matmul(r({2, 3}), r({3, 4}), {2, 4});
     check_matmul(r({2, 1, 3, 4}), r({3, 4, 5}), {2, 3, 3, 5});     // broadcast batch dims
@@ -218,7 +218,7 @@ GRADCHECK(matmul) {
 
 FORWARD_CHECK(linear) {
   for (DType dtype : {DType::Float32, DType::Float64}) {
-    INFO("dtype ", dtype_name(dtype));
+    INFO("dtype ", std::string(dtype_name(dtype)));
     double tol = dtype == DType::Float32 ? 1e-5 : 1e-12;
     auto r = [dtype](const Shape& s) { return rand_input(s, -1, 1, dtype, false); };
     Tensor w = r({5, 4}), bias = r({5});
@@ -252,7 +252,7 @@ GRADCHECK(linear) {
 
 FORWARD_CHECK(pairwise_sqdist) {
   for (DType dtype : {DType::Float32, DType::Float64}) {
-    INFO("dtype ", dtype_name(dtype));
+    INFO("dtype ", std::string(dtype_name(dtype)));
     double tol = dtype == DType::Float32 ? 1e-5 : 1e-12;
     auto r = [dtype](const Shape& s) { return rand_input(s, -1, 1, dtype, false); };
     Tensor a = r({2, 5, 3}), b = r({2, 4, 3});
