@@ -1,0 +1,171 @@
+#include "models/config.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace soft::models {
+namespace {
+
+using json = nlohmann::json;
+
+int64_t get_int(const json& v, const std::string& key, const std::string& what) {
+  SOFT_CHECK(v.is_number_integer(), what, ": key '", key, "' must be an integer, got ", v.dump());
+  return v.get<int64_t>();
+}
+
+double get_number(const json& v, const std::string& key, const std::string& what) {
+  SOFT_CHECK(v.is_number(), what, ": key '", key, "' must be a number, got ", v.dump());
+  return v.get<double>();
+}
+
+template <size_t N>
+std::array<int64_t, N> get_ints(const json& v, const std::string& key, const std::string& what) {
+  SOFT_CHECK(v.is_array() && v.size() == N, what, ": key '", key, "' must be a list of ", N, " integers, got ",
+             v.dump());
+  std::array<int64_t, N> out{};
+  for (size_t i = 0; i < N; ++i) out[i] = get_int(v[i], key, what);
+  return out;
+}
+
+void validate(const SoftConfig& c, const std::string& what) {
+  SOFT_CHECK(c.in_chans > 0 && c.num_classes > 0 && c.img_size > 0 && c.stem_width > 0, what,
+             ": in_chans, num_classes, img_size and stem_width must be positive");
+  for (int s = 0; s < 4; ++s) {
+    SOFT_CHECK(c.embed_dims[s] > 0 && c.num_heads[s] > 0 && c.embed_dims[s] % c.num_heads[s] == 0, what,
+               ": stage ", s + 1, ": embed_dims ", c.embed_dims[s], " is not divisible by num_heads ", c.num_heads[s]);
+    SOFT_CHECK(c.depths[s] >= 0, what, ": depths must be non-negative");
+    SOFT_CHECK(c.pos_embed_grids[s] > 0, what, ": pos_embed_grids must be positive");
+  }
+  for (int s = 0; s < 3; ++s) {
+    SOFT_CHECK(c.stem_strides[s] > 0 && c.patch_strides[s] > 0, what, ": strides must be positive");
+    SOFT_CHECK(c.landmark_strides[s] >= 2, what, ": landmark_strides must be at least 2 (stage ", s + 1, " has ",
+               c.landmark_strides[s], ")");
+    SOFT_CHECK(c.local_kernels[s] > 0 && c.local_kernels[s] % 2 == 1, what, ": local_kernels must be odd, stage ",
+               s + 1, " has ", c.local_kernels[s]);
+  }
+  SOFT_CHECK(c.newton_iterations >= 0, what, ": newton_iterations must be non-negative");
+  SOFT_CHECK(c.mlp_ratio_stage4 > 0, what, ": mlp_ratio_stage4 must be positive");
+  SOFT_CHECK(c.drop_rate >= 0 && c.drop_rate < 1 && c.drop_path_rate >= 0 && c.drop_path_rate < 1, what,
+             ": drop_rate and drop_path_rate must be in [0, 1)");
+}
+
+std::string config_dir() {
+  if (const char* env = std::getenv("SOFT_CONFIG_DIR")) return env;
+  return SOFT_DEFAULT_CONFIG_DIR;  // the source tree's configs/, set by CMake
+}
+
+}  // namespace
+
+std::array<std::array<int64_t, 2>, 4> SoftConfig::grids(int64_t h, int64_t w) const {
+  // A 3x3 conv with padding 1 and stride s maps n to ceil(n / s).
+  auto down = [](int64_t n, int64_t s) { return (n + s - 1) / s; };
+  std::array<std::array<int64_t, 2>, 4> g{};
+  for (int64_t s : stem_strides) h = down(h, s), w = down(w, s);
+  g[0] = {h, w};
+  for (int i = 0; i < 3; ++i) {
+    h = down(h, patch_strides[i]);
+    w = down(w, patch_strides[i]);
+    g[i + 1] = {h, w};
+  }
+  return g;
+}
+
+SoftConfig parse_config(const std::string& text, const std::string& what) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    throw Error(what + ": not valid JSON: " + e.what());
+  }
+  SOFT_CHECK(j.is_object(), what, ": a model config must be a JSON object");
+  SoftConfig c;
+  const std::map<std::string, std::function<void(const json&)>> keys = {
+      {"name", [&](const json& v) {
+         SOFT_CHECK(v.is_string(), what, ": key 'name' must be a string");
+         c.name = v.get<std::string>();
+       }},
+      {"img_size", [&](const json& v) { c.img_size = get_int(v, "img_size", what); }},
+      {"in_chans", [&](const json& v) { c.in_chans = get_int(v, "in_chans", what); }},
+      {"num_classes", [&](const json& v) { c.num_classes = get_int(v, "num_classes", what); }},
+      {"embed_dims", [&](const json& v) { c.embed_dims = get_ints<4>(v, "embed_dims", what); }},
+      {"num_heads", [&](const json& v) { c.num_heads = get_ints<4>(v, "num_heads", what); }},
+      {"depths", [&](const json& v) { c.depths = get_ints<4>(v, "depths", what); }},
+      {"stem_strides", [&](const json& v) { c.stem_strides = get_ints<3>(v, "stem_strides", what); }},
+      {"patch_strides", [&](const json& v) { c.patch_strides = get_ints<3>(v, "patch_strides", what); }},
+      {"landmark_strides", [&](const json& v) { c.landmark_strides = get_ints<3>(v, "landmark_strides", what); }},
+      {"local_kernels", [&](const json& v) { c.local_kernels = get_ints<3>(v, "local_kernels", what); }},
+      {"pos_embed_grids", [&](const json& v) { c.pos_embed_grids = get_ints<4>(v, "pos_embed_grids", what); }},
+      {"stem_width", [&](const json& v) { c.stem_width = get_int(v, "stem_width", what); }},
+      {"newton_iterations", [&](const json& v) { c.newton_iterations = get_int(v, "newton_iterations", what); }},
+      {"newton_form", [&](const json& v) {
+         SOFT_CHECK(v.is_string() && (v == "journal" || v == "neurips"), what,
+                    ": key 'newton_form' must be \"journal\" or \"neurips\", got ", v.dump());
+         c.newton_form = v == "journal" ? NewtonForm::Journal : NewtonForm::NeurIPS;
+       }},
+      {"soft_norm", [&](const json& v) {
+         SOFT_CHECK(v.is_boolean(), what, ": key 'soft_norm' must be true or false");
+         c.soft_norm = v.get<bool>();
+       }},
+      {"mlp_ratio_stage4", [&](const json& v) { c.mlp_ratio_stage4 = get_int(v, "mlp_ratio_stage4", what); }},
+      {"drop_rate", [&](const json& v) { c.drop_rate = get_number(v, "drop_rate", what); }},
+      {"drop_path_rate", [&](const json& v) { c.drop_path_rate = get_number(v, "drop_path_rate", what); }},
+  };
+  for (const auto& [key, value] : j.items()) {
+    auto it = keys.find(key);
+    SOFT_CHECK(it != keys.end(), what, ": unknown key '", key, "' in the model config");
+    it->second(value);
+  }
+  if (!j.contains("pos_embed_grids")) {  // sized for an img_size x img_size input, as the official code
+    auto g = c.grids(c.img_size, c.img_size);
+    for (int s = 0; s < 4; ++s) c.pos_embed_grids[s] = g[s][0];
+  }
+  validate(c, what);
+  return c;
+}
+
+SoftConfig load_config(const std::string& path) {
+  std::ifstream in(path);
+  SOFT_CHECK(in, path, ": cannot open the model config");
+  std::stringstream s;
+  s << in.rdbuf();
+  return parse_config(s.str(), path);
+}
+
+SoftConfig resolve_config(const std::string& name_or_path) {
+  namespace fs = std::filesystem;
+  if (fs::exists(name_or_path) && fs::is_regular_file(name_or_path)) return load_config(name_or_path);
+  fs::path builtin = fs::path(config_dir()) / "models" / (name_or_path + ".json");
+  SOFT_CHECK(name_or_path.find('/') == std::string::npos && fs::exists(builtin), "unknown model '", name_or_path,
+             "': not a file and not a built-in model (", (fs::path(config_dir()) / "models").string(), ")");
+  return load_config(builtin.string());
+}
+
+std::string config_to_json(const SoftConfig& c) {
+  json j = {{"name", c.name},
+            {"img_size", c.img_size},
+            {"in_chans", c.in_chans},
+            {"num_classes", c.num_classes},
+            {"embed_dims", c.embed_dims},
+            {"num_heads", c.num_heads},
+            {"depths", c.depths},
+            {"stem_strides", c.stem_strides},
+            {"patch_strides", c.patch_strides},
+            {"landmark_strides", c.landmark_strides},
+            {"local_kernels", c.local_kernels},
+            {"pos_embed_grids", c.pos_embed_grids},
+            {"stem_width", c.stem_width},
+            {"newton_iterations", c.newton_iterations},
+            {"newton_form", c.newton_form == NewtonForm::Journal ? "journal" : "neurips"},
+            {"soft_norm", c.soft_norm},
+            {"mlp_ratio_stage4", c.mlp_ratio_stage4},
+            {"drop_rate", c.drop_rate},
+            {"drop_path_rate", c.drop_path_rate}};
+  return j.dump(2);
+}
+
+}  // namespace soft::models

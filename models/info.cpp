@@ -1,0 +1,156 @@
+#include "models/info.h"
+
+namespace soft::models {
+
+const char* const kMacConvention =
+    "1 MAC = one multiply-add, one image. Counted: convolutions (Cout*Cin/groups*kh*kw*Ho*Wo), "
+    "Linear layers (in*out per token), SOFT attention per head: Gaussian kernel distances "
+    "(N*m*d for K1, m*m*d for K2), Newton iterations (V*P then (V*P)*V: 2*m^3 each; NeurIPS form "
+    "also its one residual product, m^3), K1*K2inv (N*m*m), K1^T*V (N*m*d), their product "
+    "(N*m*d); stage-4 softmax attention per head: Q*K^T and A*V (n*n*d each, n = N+1). "
+    "Not counted: element-wise ops (exp, GELU, ReLU, softmax, adds, bias), LayerNorm, "
+    "BatchNorm, position-embedding resizing.";
+
+namespace {
+
+// A 3x3 conv with padding 1 and stride s maps n to ceil(n / s) (as SoftConfig::grids).
+int64_t down(int64_t n, int64_t s) { return (n + s - 1) / s; }
+
+int64_t linear_params(int64_t in, int64_t out) { return in * out + out; }
+// conv3x3 with bias, then BatchNorm (weight and bias; its running statistics are buffers).
+int64_t conv_bn_params(int64_t in, int64_t out) { return out * in * 9 + out + 2 * out; }
+int64_t conv3x3_macs(int64_t in, int64_t out, int64_t ho, int64_t wo) { return out * in * 9 * ho * wo; }
+
+// One post-LN SOFT block (stages 1-3).
+void add_soft_block(const SoftConfig& c, StageInfo& st) {
+  int64_t C = st.dim, h = st.heads, d = st.head_dim, r = st.landmark_stride, k = st.local_kernel;
+  int64_t N = st.tokens, m = st.landmarks, hidden = st.mlp_hidden;
+  // W_q, W_v, ff (C -> C), ff1 (C -> 4C), ff2 (4C -> C); norm1, norm2; landmark conv [d, d, r, r]
+  // without bias and its LayerNorm(d); local conv [h, 1, k, k] without bias.
+  st.parameters += 3 * linear_params(C, C) + linear_params(C, hidden) + linear_params(hidden, C) + 4 * C +
+                   d * d * r * r + 2 * d + h * k * k;
+  MacCount& mac = st.macs;
+  mac.linears += N * (3 * C * C + 2 * C * hidden);
+  mac.landmark_convs += h * (d * d * r * r * m);  // the heads are batch items of one d -> d conv
+  mac.local_convs += d * (h * k * k * N);         // d batch items of an h -> h conv with groups h
+  mac.gaussian_kernels += h * (N * m * d + m * m * d);
+  mac.newton += h * (2 * c.newton_iterations * m * m * m);
+  if (c.newton_form == NewtonForm::NeurIPS) mac.newton += h * m * m * m;  // the first residual P V
+  mac.soft_products += h * (N * m * m + N * m * d + N * m * d);
+}
+
+// One pre-LN softmax block (stage 4) over n = tokens + 1 (cls) tokens.
+void add_softmax_block(StageInfo& st) {
+  int64_t C = st.dim, h = st.heads, d = st.head_dim, n = st.tokens + 1, hidden = st.mlp_hidden;
+  // norm1, norm2; q (C -> C), kv (C -> 2C), proj (C -> C), fc1 (C -> hidden), fc2 (hidden -> C).
+  st.parameters += 4 * C + linear_params(C, C) + linear_params(C, 2 * C) + linear_params(C, C) +
+                   linear_params(C, hidden) + linear_params(hidden, C);
+  st.macs.linears += n * (4 * C * C + 2 * C * hidden);
+  st.macs.softmax_products += h * (2 * n * n * d);
+}
+
+}  // namespace
+
+int64_t MacCount::total() const {
+  return embed_convs + linears + landmark_convs + local_convs + gaussian_kernels + newton + soft_products +
+         softmax_products;
+}
+
+MacCount& MacCount::operator+=(const MacCount& o) {
+  embed_convs += o.embed_convs;
+  linears += o.linears;
+  landmark_convs += o.landmark_convs;
+  local_convs += o.local_convs;
+  gaussian_kernels += o.gaussian_kernels;
+  newton += o.newton;
+  soft_products += o.soft_products;
+  softmax_products += o.softmax_products;
+  return *this;
+}
+
+void check_image_size(const SoftConfig& c, int64_t img_h, int64_t img_w) {
+  SOFT_CHECK(img_h > 0 && img_w > 0, c.name, ": image size ", img_h, "x", img_w, " must be positive");
+  auto fits = [&](int64_t h, int64_t w) {
+    auto g = c.grids(h, w);
+    for (int s = 0; s < 3; ++s)
+      if (c.depths[s] > 0 && (g[s][0] < c.landmark_strides[s] || g[s][1] < c.landmark_strides[s])) return s;
+    return -1;
+  };
+  int bad = fits(img_h, img_w);
+  if (bad < 0) return;
+  int64_t smallest = 1;  // grids grow with the input, so the first size that fits is the smallest
+  while (fits(smallest, smallest) >= 0) ++smallest;
+  auto g = c.grids(img_h, img_w)[bad];
+  throw Error(detail::concat(c.name, ": a ", img_h, "x", img_w, " image gives stage ", bad + 1, " a ", g[0], "x",
+                             g[1], " token grid, smaller than its landmark stride ", c.landmark_strides[bad],
+                             "; the smallest square image this model takes is ", smallest, "x", smallest));
+}
+
+ModelInfo describe_model(const SoftConfig& c, int64_t img_h, int64_t img_w) {
+  check_image_size(c, img_h, img_w);
+  ModelInfo info;
+  info.name = c.name;
+  info.img_h = img_h;
+  info.img_w = img_w;
+  info.in_chans = c.in_chans;
+  info.num_classes = c.num_classes;
+  auto grids = c.grids(img_h, img_w);
+
+  for (int s = 0; s < 4; ++s) {
+    StageInfo& st = info.stages[s];
+    st.stage = s + 1;
+    st.grid_h = grids[s][0];
+    st.grid_w = grids[s][1];
+    st.tokens = st.grid_h * st.grid_w;
+    st.cls_token = s == 3;
+    st.dim = c.embed_dims[s];
+    st.heads = c.num_heads[s];
+    st.head_dim = st.dim / st.heads;
+    st.depth = c.depths[s];
+    st.attention = s < 3 ? "soft" : "softmax";
+    st.mlp_hidden = s < 3 ? 4 * st.dim : c.mlp_ratio_stage4 * st.dim;  // stages 1-3: 4C whatever the config
+    if (s < 3) {
+      st.landmark_stride = c.landmark_strides[s];
+      st.local_kernel = c.local_kernels[s];
+      st.landmarks = (st.grid_h / st.landmark_stride) * (st.grid_w / st.landmark_stride);
+    }
+    // Position embedding at its stored size (stage 4: one extra cls entry), and the cls token.
+    int64_t g = c.pos_embed_grids[s];
+    st.parameters += (g * g + (s == 3 ? 1 : 0)) * st.dim + (s == 3 ? st.dim : 0);
+  }
+
+  // Stage 1's embedding: the three-conv stem; stages 2-4: one conv each.
+  int64_t h = img_h, w = img_w, in = c.in_chans;
+  std::array<int64_t, 3> stem_out{c.stem_width, c.stem_width, c.embed_dims[0]};
+  for (int i = 0; i < 3; ++i) {
+    h = down(h, c.stem_strides[i]);
+    w = down(w, c.stem_strides[i]);
+    info.stages[0].parameters += conv_bn_params(in, stem_out[i]);
+    info.stages[0].macs.embed_convs += conv3x3_macs(in, stem_out[i], h, w);
+    in = stem_out[i];
+  }
+  for (int s = 1; s < 4; ++s) {
+    StageInfo& st = info.stages[s];
+    st.parameters += conv_bn_params(c.embed_dims[s - 1], st.dim);
+    st.macs.embed_convs += conv3x3_macs(c.embed_dims[s - 1], st.dim, st.grid_h, st.grid_w);
+  }
+
+  for (int s = 0; s < 4; ++s)
+    for (int64_t i = 0; i < c.depths[s]; ++i) {
+      if (s < 3) add_soft_block(c, info.stages[s]);
+      else add_softmax_block(info.stages[s]);
+    }
+
+  int64_t C4 = c.embed_dims[3];
+  info.head_parameters = 2 * C4 + linear_params(C4, c.num_classes);  // final LayerNorm, classifier
+  info.head_macs.linears = C4 * c.num_classes;                        // on the cls token only
+  info.parameters = info.head_parameters;
+  info.macs = info.head_macs;
+  for (const StageInfo& st : info.stages) {
+    info.parameters += st.parameters;
+    info.macs += st.macs;
+  }
+  return info;
+}
+
+}  // namespace soft::models

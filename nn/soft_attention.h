@@ -1,0 +1,50 @@
+#pragma once
+// SOFT: softmax-free attention with linear cost (Lu et al., NeurIPS 2021; official master form).
+//
+//   Q = W_q(x) / d^(1/4)            keys are the queries (K = Q): the kernel is symmetric
+//   L = GELU(LN(conv_r(Q)))         m landmarks from a stride-r conv over Q's token grid
+//   K1 = exp(-|Q - L|^2 / 2)        [B, h, N, m]
+//   K2 = exp(-|L - L|^2 / 2)        [B, h, m, m]
+//   out = ff((K1 K2^+) (K1^T V) + dwconv_k(V))    never N x N; K2^+ by Newton iterations
+//
+// Module names follow the official state_dict: mha.{W_q, W_v, attn.{Qlandmark_op, Qnorm_act.0,
+// conv}, ff}.
+#include "nn/container.h"
+#include "nn/layers.h"
+
+namespace soft::nn {
+
+struct SoftAttentionOptions {
+  int64_t dim = 64;
+  int64_t heads = 2;
+  int64_t landmark_stride = 8;  // r
+  int64_t local_kernel = 9;     // k
+  int64_t newton_iterations = 20;
+  NewtonForm newton_form = NewtonForm::Journal;
+  bool soft_norm = false;       // D^-1/2 K2^+ D^-1/2, D = diag(row sums of K2)
+};
+
+// The kernel part ("attn"): landmarks, K1, K2, the inverse, the products and the local branch.
+class SoftAttentionKernel : public Module {
+ public:
+  explicit SoftAttentionKernel(const SoftAttentionOptions& o);
+  // q (already scaled), v: [B, h, N, d] on an H x W grid -> [B, h, N, d]
+  Tensor forward(const Tensor& q, const Tensor& v, int64_t H, int64_t W);
+  // The landmarks of q: [B, h, m, d] with m = (H / r) * (W / r)
+  Tensor landmarks(const Tensor& q, int64_t H, int64_t W);
+  SoftAttentionOptions options;
+  std::shared_ptr<Conv2d> Qlandmark_op, conv;
+  std::shared_ptr<Sequential> Qnorm_act;
+};
+
+// The attention layer ("mha"): projections, heads, the kernel part and the output projection.
+class SoftAttention : public Module {
+ public:
+  explicit SoftAttention(const SoftAttentionOptions& o);
+  Tensor forward(const Tensor& x, int64_t H, int64_t W);  // [B, N, C] -> [B, N, C], N = H * W
+  SoftAttentionOptions options;
+  std::shared_ptr<Linear> W_q, W_v, ff;
+  std::shared_ptr<SoftAttentionKernel> attn;
+};
+
+}  // namespace soft::nn

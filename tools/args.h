@@ -1,0 +1,77 @@
+#pragma once
+// The flags of one `soft` subcommand: declared once with their help text, parsed strictly
+// ("--name value" or "--name=value"; no positional arguments) and printed as `soft CMD --help`.
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace soft::tools {
+
+// Exit statuses of the `soft` command.
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;  // a soft::Error while running: files, configs, weights, inputs
+constexpr int kExitUsage = 2;  // the command line is wrong: see UsageError
+
+// A mistake on the command line: unknown command or flag, a flag given twice or without its
+// value, a missing required flag, a malformed or out-of-range value.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class Args;
+
+class ArgParser {
+ public:
+  // `command` as typed after `soft` ("info"); `synopsis` is one line, `description` a paragraph.
+  ArgParser(std::string command, std::string synopsis, std::string description);
+  // A flag taking a value, shown as "--name METAVAR".
+  ArgParser& option(const std::string& name, const std::string& metavar, const std::string& help,
+                    bool required = false);
+  // A flag without a value.
+  ArgParser& flag(const std::string& name, const std::string& help);
+  // Appended to the help after the flags (e.g. how output is to be read).
+  ArgParser& epilog(const std::string& text);
+
+  Args parse(const std::vector<std::string>& args) const;  // throws UsageError
+  std::string help() const;
+  const std::string& command() const { return command_; }
+
+ private:
+  struct Spec {
+    std::string name, metavar, help;
+    bool required = false;
+    bool takes_value() const { return !metavar.empty(); }
+  };
+  const Spec* find(const std::string& name) const;
+
+  std::string command_, synopsis_, description_, epilog_;
+  std::vector<Spec> specs_;
+};
+
+// Parsed flags, by name without the leading "--".
+class Args {
+ public:
+  bool has(const std::string& name) const { return values_.count(name) > 0; }
+  const std::string& get(const std::string& name) const;  // a flag that was given (or required)
+  // The value as an integer in [min, max]; anything else is a UsageError naming the flag.
+  int64_t get_int(const std::string& name, int64_t min, int64_t max) const;
+  const std::string& command() const { return command_; }
+
+ private:
+  friend class ArgParser;
+  std::string command_;
+  std::map<std::string, std::string> values_;  // switches hold ""
+};
+
+// "soft CMD --help" or "-h" anywhere among the arguments.
+bool wants_help(const std::vector<std::string>& args);
+
+// Breaks each line of `text` at spaces into lines of at most `width` characters; ends with "\n".
+std::string wrap(const std::string& text, size_t width = 100);
+
+// Parses a whole decimal integer (optional sign); false for anything else or out of int64 range.
+bool parse_int(const std::string& text, int64_t& value);
+
+}  // namespace soft::tools
