@@ -11,12 +11,18 @@ namespace soft {
 // installs its own with set_device_allocator when it is built.
 struct Allocator {
   virtual ~Allocator() = default;
-  virtual void* allocate(size_t bytes) = 0;
-  virtual void deallocate(void* ptr, size_t bytes) = 0;
+  virtual void* allocate(size_t bytes, Device device) = 0;
+  virtual void deallocate(void* ptr, size_t bytes, Device device) = 0;
 };
 
 Allocator& allocator_for(Device device);  // throws when the device has no allocator in this build
 void set_device_allocator(DeviceType type, Allocator* allocator);
+
+// Copies `bytes` between memories of two devices (at least one of them not the CPU). The CUDA
+// backend installs the implementation; without one this throws.
+using DeviceCopyFn = void (*)(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
+void set_device_copy(DeviceCopyFn copy);
+void copy_between_devices(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 
 class Storage {
  public:

@@ -2,6 +2,7 @@
 
 #include "autograd/engine.h"
 #include "autograd/grad_mode.h"
+#include "ops/ops.h"
 
 namespace soft {
 
@@ -61,7 +62,7 @@ void* Tensor::raw_data() const {
 }
 
 std::vector<double> Tensor::to_vector() const {
-  SOFT_CHECK(device().is_cpu(), "to_vector: tensor is on ", device().str(), "; move it to the CPU first");
+  if (!device().is_cpu()) return to_device(*this, Device::cpu()).to_vector();
   std::vector<double> out(numel());
   const TensorImpl& i = checked();
   Shape index(i.shape.size(), 0);

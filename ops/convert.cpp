@@ -16,8 +16,12 @@ Tensor to_dtype(const Tensor& x, DType dtype) {
 
 Tensor to_device(const Tensor& x, Device device) {
   if (x.device() == device) return x;
-  throw Error("to_device: cannot move a tensor from " + x.device().str() + " to " + device.str() +
-              ": this build has no CUDA backend");
+  Tensor src = contiguous(x.detach());
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), device);
+  copy_between_devices(y.raw_data(), device, src.raw_data(), src.device(), src.numel() * dtype_size(src.dtype()));
+  return record("to_device", y, {x}, [from = x.device()](const Tensor& g, const std::vector<bool>&) {
+    return Grads{to_device(g, from)};
+  });
 }
 
 }  // namespace soft

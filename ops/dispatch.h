@@ -1,7 +1,9 @@
 #pragma once
 // How an op picks its kernel. Dtype: dispatch_float hands the kernel a float or double tag.
 // Device: a DispatchStub holds one kernel per backend; the CPU kernel is given where the op is
-// defined, the CUDA backend fills in its own with set_cuda() when it is built.
+// defined, the CUDA backend registers its own under the stub's name when it is built.
+#include <typeinfo>
+
 #include "core/tensor.h"
 
 namespace soft {
@@ -18,26 +20,39 @@ decltype(auto) dispatch_float(DType dtype, const char* op, F&& body) {
   }
 }
 
+// CUDA kernels register under their stub's name (cuda/*.cu, at start-up); a stub looks its
+// kernel up on first use, so the order of static initialisation does not matter.
+void register_cuda_kernel(const char* name, const std::type_info& signature, void* kernel);
+void* find_cuda_kernel(const char* name, const std::type_info& signature);  // null when none
+
 template <class Signature> class DispatchStub;
 
 template <class R, class... Args>
 class DispatchStub<R(Args...)> {
  public:
   using Kernel = R (*)(Args...);
-  DispatchStub(const char* op, Kernel cpu) : op_(op), cpu_(cpu) {}
-  void set_cuda(Kernel kernel) { cuda_ = kernel; }
+  DispatchStub(const char* name, Kernel cpu) : name_(name), cpu_(cpu) {}
 
   R operator()(Device device, Args... args) const {
     if (device.is_cpu()) return cpu_(args...);
-    SOFT_CHECK(cuda_, op_, ": no CUDA kernel for this op in this build (tensor on ", device.str(), ")");
+    if (!cuda_) cuda_ = reinterpret_cast<Kernel>(find_cuda_kernel(name_, typeid(R(Args...))));
+    SOFT_CHECK(cuda_, name_, ": no CUDA kernel for this op in this build (tensor on ", device.str(), ")");
     return cuda_(args...);
   }
 
  private:
-  const char* op_;
+  const char* name_;  // unique: the CUDA kernel registers under it
   Kernel cpu_;
-  Kernel cuda_ = nullptr;
+  mutable Kernel cuda_ = nullptr;
 };
+
+// In a cuda/*.cu file: SOFT_REGISTER_CUDA_KERNEL("copy_", cuda_copy) installs cuda_copy for the
+// stub named "copy_"; its signature must be the stub's (checked at the first call).
+#define SOFT_REGISTER_CUDA_KERNEL(name, fn)                                                 \
+  [[maybe_unused]] static const bool soft_cuda_kernel_##fn = [] {                           \
+    ::soft::register_cuda_kernel(name, typeid(decltype(fn)), reinterpret_cast<void*>(&fn)); \
+    return true;                                                                            \
+  }()
 
 // Throws naming `op` unless every defined tensor is on the same device as the first.
 inline void check_same_device(const char* op, std::initializer_list<const Tensor*> ts) {

@@ -1,0 +1,37 @@
+#pragma once
+// Per-device state of the CUDA backend: one stream per device, and the cuBLAS (and cuDNN)
+// handles bound to it. Every kernel of the backend runs on stream(device), so work on one
+// device is ordered and memory freed to the caching allocator can be reused at once.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+
+#ifdef SOFT_HAS_CUDNN
+#include <cudnn.h>
+#endif
+
+namespace soft::cuda {
+
+void set_device(int device);           // makes `device` current for this thread
+cudaStream_t stream(int device);       // created on first use
+cublasHandle_t cublas(int device);     // bound to stream(device)
+#ifdef SOFT_HAS_CUDNN
+cudnnHandle_t cudnn(int device);       // bound to stream(device)
+#endif
+void synchronize(int device);          // waits for stream(device)
+
+struct MemoryStats {
+  size_t current = 0;  // bytes held by live tensors
+  size_t peak = 0;     // the most `current` has been since the last reset_peak
+  size_t cached = 0;   // bytes freed by tensors and kept for reuse
+};
+MemoryStats memory_stats(int device);
+void reset_peak(int device);
+void empty_cache(int device);  // returns cached blocks to the driver
+
+// Threads per block and blocks for one thread per element.
+constexpr int kThreads = 256;
+inline unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
+
+}  // namespace soft::cuda

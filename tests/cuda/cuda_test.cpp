@@ -1,0 +1,62 @@
+#include "tests/cuda/cuda_test.h"
+
+#include <cmath>
+#include <string>
+
+#include "core/random.h"
+
+namespace soft::test {
+namespace {
+
+void expect_close(const std::string& what, const Tensor& gpu, const Tensor& cpu, Tolerance tol) {
+  REQUIRE(gpu.shape() == cpu.shape());
+  std::vector<double> g = gpu.to_vector(), c = cpu.to_vector();
+  size_t bad = 0, worst = 0;
+  double worst_err = 0;
+  for (size_t i = 0; i < c.size(); ++i) {
+    double err = std::fabs(g[i] - c[i]);
+    if (!(err <= tol.atol + tol.rtol * std::fabs(c[i]))) {
+      ++bad;
+      if (!(err <= worst_err)) worst_err = err, worst = i;
+    }
+  }
+  INFO(what, ": worst element ", worst, ": gpu ", g.empty() ? 0 : g[worst], ", cpu ", c.empty() ? 0 : c[worst]);
+  CHECK_MESSAGE(bad == 0, bad, " of ", c.size(), " elements differ");
+}
+
+std::vector<Tensor> leaves_on(const std::vector<Tensor>& inputs, Device device) {
+  std::vector<Tensor> out;
+  for (const Tensor& x : inputs) {
+    if (!x.defined()) {
+      out.push_back(x);
+      continue;
+    }
+    Tensor y = to_device(x.detach(), device).clone();
+    if (x.requires_grad()) y.requires_grad_(true);
+    out.push_back(y);
+  }
+  return out;
+}
+
+}  // namespace
+
+void expect_gpu_matches_cpu(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
+                            const std::vector<Tensor>& inputs, Tolerance tol) {
+  std::vector<Tensor> cpu = leaves_on(inputs, Device::cpu());
+  std::vector<Tensor> gpu = leaves_on(inputs, Device::cuda(0));
+  Tensor y_cpu = fn(cpu), y_gpu = fn(gpu);
+  REQUIRE(y_gpu.device() == Device::cuda(0));
+  expect_close("output", y_gpu, y_cpu, tol);
+  if (!y_cpu.requires_grad()) return;
+  Generator gen(7);
+  Tensor seed = normal(y_cpu.shape(), 0.0, 1.0, gen, y_cpu.dtype());
+  y_cpu.backward(seed);
+  y_gpu.backward(to_device(seed, Device::cuda(0)));
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    if (!cpu[i].defined() || !cpu[i].requires_grad()) continue;
+    REQUIRE(gpu[i].grad().defined());
+    expect_close("gradient of input " + std::to_string(i), gpu[i].grad(), cpu[i].grad(), tol);
+  }
+}
+
+}  // namespace soft::test
