@@ -1,0 +1,130 @@
+// GPU benchmarks of soft.cpp, printed in the same line format as bench/torch_soft_gpu.py so that
+// scripts/gpu-check.sh can put them side by side.
+//
+//   gpu_bench train --model soft_tiny --img 224 --batch 128 --steps 10
+//   gpu_bench attn --tokens 1024,4096,16384,65536 --dim 64 --heads 2
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "autograd/grad_mode.h"
+#include "cuda/context.h"
+#include "models/soft.h"
+
+using namespace soft;
+
+namespace {
+
+std::map<std::string, std::string> parse_flags(int argc, char** argv) {
+  std::map<std::string, std::string> flags;
+  for (int i = 2; i + 1 < argc; i += 2) flags[argv[i]] = argv[i + 1];
+  return flags;
+}
+
+std::string flag(const std::map<std::string, std::string>& f, const std::string& name, const std::string& fallback) {
+  auto it = f.find(name);
+  return it == f.end() ? fallback : it->second;
+}
+
+// Median seconds of `steps` runs after `warmup` runs, with the device synchronised around each.
+double timed(const std::function<void()>& fn, int steps, int warmup = 3) {
+  for (int i = 0; i < warmup; ++i) fn();
+  cuda::synchronize(0);
+  std::vector<double> times;
+  for (int i = 0; i < steps; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    fn();
+    cuda::synchronize(0);
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+void bench_train(const std::map<std::string, std::string>& f) {
+  std::string name = flag(f, "--model", "soft_tiny");
+  int64_t img = std::stoll(flag(f, "--img", "224")), batch = std::stoll(flag(f, "--batch", "128"));
+  int steps = std::stoi(flag(f, "--steps", "10"));
+  models::SoftConfig config = models::resolve_config(name);
+  models::SoftModel model(config);
+  model.to(Device::cuda(0));
+  model.train();
+  Generator gen(0);
+  Tensor x = to_device(normal({batch, config.in_chans, img, img}, 0.0, 1.0, gen), Device::cuda(0));
+  std::vector<double> label_values(batch);
+  for (int64_t i = 0; i < batch; ++i) label_values[i] = static_cast<double>(i % config.num_classes);
+  Tensor y = to_device(Tensor::from_vector(label_values, {batch}, DType::Int64), Device::cuda(0));
+  auto step = [&] {
+    model.zero_grad();
+    Tensor loss = cross_entropy(model.forward(x), y, 0.1);
+    loss.backward();
+    NoGradGuard no_grad;
+    for (Tensor& p : model.parameters()) add_(p, p.grad(), -1e-3);  // plain SGD, as the torch side
+  };
+  double seconds = timed(step, steps);
+  std::printf("soft train %s img %lld batch %lld fp32: %.1f images/s\n", name.c_str(), static_cast<long long>(img),
+              static_cast<long long>(batch), batch / seconds);
+  std::printf("soft train %s img %lld batch %lld bf16: not implemented\n", name.c_str(),
+              static_cast<long long>(img), static_cast<long long>(batch));
+}
+
+void bench_attn(const std::map<std::string, std::string>& f) {
+  int64_t dim = std::stoll(flag(f, "--dim", "64")), heads = std::stoll(flag(f, "--heads", "2"));
+  std::string list = flag(f, "--tokens", "1024,4096,16384,65536");
+  for (size_t pos = 0; pos < list.size();) {
+    size_t comma = list.find(',', pos);
+    int64_t tokens = std::stoll(list.substr(pos, comma - pos));
+    pos = comma == std::string::npos ? list.size() : comma + 1;
+    int64_t side = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(tokens))));
+    for (const char* kind : {"soft", "softmax"}) {
+      std::shared_ptr<nn::Module> layer;
+      std::function<Tensor(const Tensor&)> run;
+      if (std::string(kind) == "soft") {
+        auto soft_layer = std::make_shared<nn::SoftAttention>(nn::SoftAttentionOptions{dim, heads, 8, 9});
+        run = [soft_layer, side](const Tensor& t) { return soft_layer->forward(t, side, side); };
+        layer = soft_layer;
+      } else {
+        auto softmax_layer = std::make_shared<nn::Attention>(dim, heads);
+        run = [softmax_layer](const Tensor& t) { return softmax_layer->forward(t); };
+        layer = softmax_layer;
+      }
+      layer->to(Device::cuda(0));
+      Tensor x = to_device(uniform({1, side * side, dim}, -1, 1), Device::cuda(0));
+      x.requires_grad_(true);
+      try {
+        cuda::synchronize(0);
+        cuda::reset_peak(0);
+        double seconds = timed([&] { sum(run(x)).backward(); }, 5, 2);
+        double peak = cuda::memory_stats(0).peak / 1048576.0;
+        std::printf("soft attn %s tokens %lld: %.2f ms, peak %.1f MiB\n", kind, static_cast<long long>(side * side),
+                    seconds * 1e3, peak);
+      } catch (const Error& e) {
+        std::printf("soft attn %s tokens %lld: %s\n", kind, static_cast<long long>(side * side), e.what());
+      }
+      cuda::empty_cache(0);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string command = argc > 1 ? argv[1] : "";
+  try {
+    if (command == "train") bench_train(parse_flags(argc, argv));
+    else if (command == "attn") bench_attn(parse_flags(argc, argv));
+    else {
+      std::fprintf(stderr, "usage: gpu_bench train|attn [--flag value ...]\n");
+      return 2;
+    }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "gpu_bench: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
