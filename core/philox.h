@@ -4,11 +4,7 @@
 // a CUDA kernel produce the same numbers for the same (seed, offset) without sharing state.
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define SOFT_HOST_DEVICE __host__ __device__
-#else
-#define SOFT_HOST_DEVICE
-#endif
+#include "core/host_device.h"
 
 namespace soft {
 

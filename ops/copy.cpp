@@ -90,19 +90,14 @@ void fill_(Tensor& dst, double value) {
   fill_stub(dst.device(), dst, value);
 }
 
-void add_(Tensor& dst, const Tensor& src, double alpha) {
-  check_not_recording("add_", dst);
-  check_same_device("add_", {&dst, &src});
-  check_same_dtype("add_", {&dst, &src});
-  SOFT_CHECK(dst.shape() == src.shape(), "add_: shapes ", shape_str(dst.shape()), " and ", shape_str(src.shape()),
-             " differ");
-  SOFT_CHECK(dst.is_contiguous(), "add_: destination must be contiguous");
-  SOFT_CHECK(dst.device().is_cpu(), "add_: no CUDA kernel for this op in this build");
-  Tensor s = src.contiguous();
+namespace {
+
+// dst += alpha * src, both contiguous with the same shape.
+void cpu_add_(Tensor& dst, const Tensor& src, double alpha) {
   dispatch_float(dst.dtype(), "add_", [&](auto tag) {
     using T = decltype(tag);
     T* d = dst.data<T>();
-    const T* p = s.data<T>();
+    const T* p = src.data<T>();
     T a = static_cast<T>(alpha);
     parallel_for(0, dst.numel(), 1 << 16, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) d[i] += a * p[i];
@@ -110,17 +105,37 @@ void add_(Tensor& dst, const Tensor& src, double alpha) {
   });
 }
 
-void mul_(Tensor& dst, double s) {
-  check_not_recording("mul_", dst);
-  SOFT_CHECK(dst.is_contiguous(), "mul_: destination must be contiguous");
-  SOFT_CHECK(dst.device().is_cpu(), "mul_: no CUDA kernel for this op in this build");
+// dst *= s, dst contiguous.
+void cpu_mul_(Tensor& dst, double s) {
   dispatch_float(dst.dtype(), "mul_", [&](auto tag) {
     using T = decltype(tag);
     T* d = dst.data<T>();
+    T v = static_cast<T>(s);
     parallel_for(0, dst.numel(), 1 << 16, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) d[i] *= static_cast<T>(s);
+      for (int64_t i = b; i < e; ++i) d[i] *= v;
     });
   });
+}
+
+DispatchStub<void(Tensor&, const Tensor&, double)> add_stub("add_", cpu_add_);
+DispatchStub<void(Tensor&, double)> mul_stub("mul_", cpu_mul_);
+
+}  // namespace
+
+void add_(Tensor& dst, const Tensor& src, double alpha) {
+  check_not_recording("add_", dst);
+  check_same_device("add_", {&dst, &src});
+  check_same_dtype("add_", {&dst, &src});
+  SOFT_CHECK(dst.shape() == src.shape(), "add_: shapes ", shape_str(dst.shape()), " and ", shape_str(src.shape()),
+             " differ");
+  SOFT_CHECK(dst.is_contiguous(), "add_: destination must be contiguous");
+  add_stub(dst.device(), dst, src.contiguous(), alpha);
+}
+
+void mul_(Tensor& dst, double s) {
+  check_not_recording("mul_", dst);
+  SOFT_CHECK(dst.is_contiguous(), "mul_: destination must be contiguous");
+  mul_stub(dst.device(), dst, s);
 }
 
 }  // namespace soft
