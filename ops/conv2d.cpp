@@ -382,12 +382,20 @@ void cpu_conv2d_grad_weight(const Tensor& gy, const Tensor& x, const Conv2dParam
   });
 }
 
-DispatchStub<void(const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&, Tensor&)> conv2d_stub(
-    "conv2d", cpu_conv2d);
-DispatchStub<void(const Tensor&, const Tensor&, const Conv2dParams&, Tensor&)> grad_input_stub(
-    "conv2d_grad_input", cpu_conv2d_grad_input);
-DispatchStub<void(const Tensor&, const Tensor&, const Conv2dParams&, Tensor&)> grad_weight_stub(
-    "conv2d_grad_weight", cpu_conv2d_grad_weight);
+using ForwardKernel = void(const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&, Tensor&);
+using GradKernel = void(const Tensor&, const Tensor&, const Conv2dParams&, Tensor&);
+DispatchStub<ForwardKernel> conv2d_stub("conv2d", cpu_conv2d);
+DispatchStub<GradKernel> grad_input_stub("conv2d_grad_input", cpu_conv2d_grad_input);
+DispatchStub<GradKernel> grad_weight_stub("conv2d_grad_weight", cpu_conv2d_grad_weight);
+
+// The CUDA convolutions are cuDNN calls, so a CUDA build without cuDNN registers none of them:
+// the error says why, not only that the kernel is missing.
+template <class Kernel>
+void check_cuda_kernel(const char* name, Device device) {
+  SOFT_CHECK(device.is_cpu() || find_cuda_kernel(name, typeid(Kernel)), name,
+             ": no CUDA kernel for this op in this build (tensor on ", device.str(),
+             "): GPU convolutions need cuDNN, which this build was made without");
+}
 
 // grad_y must be [B, Cout, Ho, Wo] for the geometry g.
 void check_grad_y(const char* op, const Tensor& gy, const ConvGeom& g) {
@@ -405,6 +413,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   SOFT_CHECK(!bias.defined() || bias.shape() == Shape{g.Cout}, "conv2d: bias has shape ",
              bias.defined() ? shape_str(bias.shape()) : "", " but weight ", shape_str(weight.shape()), " needs [",
              g.Cout, "]");
+  check_cuda_kernel<ForwardKernel>("conv2d", x.device());
   Tensor y = Tensor::empty({g.B, g.Cout, g.Ho, g.Wo}, x.dtype(), x.device());
   conv2d_stub(x.device(), x.detach(), weight.detach(), bias.defined() ? bias.detach() : Tensor(), p, y);
   return record("conv2d", y, {x, weight, bias},
@@ -420,6 +429,7 @@ Tensor conv2d_grad_input(const Tensor& grad_y, const Tensor& weight, const Shape
   check_same_dtype("conv2d_grad_input", {&grad_y, &weight});
   ConvGeom g = geometry("conv2d_grad_input", x_shape, weight.shape(), p);
   check_grad_y("conv2d_grad_input", grad_y, g);
+  check_cuda_kernel<GradKernel>("conv2d_grad_input", grad_y.device());
   Tensor dx = Tensor::empty(x_shape, grad_y.dtype(), grad_y.device());
   grad_input_stub(grad_y.device(), grad_y.detach(), weight.detach(), p, dx);
   return dx;
@@ -430,6 +440,7 @@ Tensor conv2d_grad_weight(const Tensor& grad_y, const Tensor& x, const Shape& w_
   check_same_dtype("conv2d_grad_weight", {&grad_y, &x});
   ConvGeom g = geometry("conv2d_grad_weight", x.shape(), w_shape, p);
   check_grad_y("conv2d_grad_weight", grad_y, g);
+  check_cuda_kernel<GradKernel>("conv2d_grad_weight", grad_y.device());
   Tensor dw = Tensor::empty(w_shape, grad_y.dtype(), grad_y.device());
   grad_weight_stub(grad_y.device(), grad_y.detach(), x.detach(), p, dw);
   return dw;

@@ -3,16 +3,12 @@
 // mask; backward multiplies the gradient by the same saved mask.
 #include "autograd/node.h"
 #include "ops/dispatch.h"
+#include "ops/dropout_kernels.h"
 #include "ops/elementwise.h"
 #include "ops/ops.h"
 
 namespace soft {
 namespace {
-
-struct Masked {
-  Tensor y;     // x's shape
-  Tensor mask;  // mask_shape, broadcast against x: kept elements hold 1/(1-p), dropped ones 0
-};
 
 Masked dropout_cpu(const char* op, const Tensor& x, const Shape& mask_shape, double p, Generator& gen) {
   Tensor mask;
@@ -26,7 +22,7 @@ Masked dropout_cpu(const char* op, const Tensor& x, const Shape& mask_shape, dou
 }
 
 DispatchStub<Masked(const char*, const Tensor&, const Shape&, double, Generator&)> dropout_stub(
-    "dropout/drop_path", dropout_cpu);
+    "dropout", dropout_cpu);
 
 // Checks p (always) and x's dtype (when something is dropped); true when the op is the identity.
 bool is_identity(const char* op, const Tensor& x, double p, bool training) {

@@ -1,0 +1,273 @@
+// CUDA kernels of ops/conv2d.cpp: the forward and both gradients are cuDNN calls on NCHW
+// float/double tensors, groups through the convolution descriptor. Each (direction, shapes,
+// params, dtype, device) picks its algorithm on first use from cuDNN's heuristics (as PyTorch
+// does without benchmark mode), trying the candidates in order until one runs, and keeps it in
+// a map. float32 runs with CUDNN_FMA_MATH: cuDNN's default math allows TF32 tensor cores on
+// Ampere and later, which would miss the CPU by ~1e-3.
+// A build without cuDNN registers nothing here: ops/conv2d.cpp then reports that GPU
+// convolutions need cuDNN.
+#ifdef SOFT_HAS_CUDNN
+
+#include <array>
+#include <climits>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "cuda/check.h"
+#include "cuda/context.h"
+#include "ops/dispatch.h"
+#include "ops/ops.h"
+
+namespace soft::cuda {
+namespace {
+
+// A cuDNN descriptor destroyed with its owner, also when the owner's constructor throws.
+template <class H, cudnnStatus_t (*destroy)(H)>
+struct Owned {
+  H h = nullptr;
+  Owned() = default;
+  Owned(const Owned&) = delete;
+  Owned& operator=(const Owned&) = delete;
+  ~Owned() {
+    if (h) destroy(h);  // cannot fail on a valid descriptor; a destructor must not throw
+  }
+};
+
+// The descriptors of one convolution: x [B, Cin, H, W], w [Cout, Cin/G, kh, kw], y [B, Cout, Ho, Wo].
+class ConvDescriptors {
+ public:
+  ConvDescriptors(const Shape& x, const Shape& w, const Shape& y, const Conv2dParams& p, DType dtype) {
+    for (const Shape* s : {&x, &w, &y})
+      SOFT_CHECK(numel_of(*s) <= INT_MAX, "conv2d: cuDNN takes tensors of at most 2^31 - 1 elements, got ",
+                 shape_str(*s));
+    type_ = dtype == DType::Float32 ? CUDNN_DATA_FLOAT : CUDNN_DATA_DOUBLE;
+    SOFT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x_.h));
+    SOFT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y_.h));
+    SOFT_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w_.h));
+    SOFT_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv_.h));
+    SOFT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x_.h, CUDNN_TENSOR_NCHW, type_, i(x[0]), i(x[1]), i(x[2]), i(x[3])));
+    SOFT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y_.h, CUDNN_TENSOR_NCHW, type_, i(y[0]), i(y[1]), i(y[2]), i(y[3])));
+    SOFT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w_.h, type_, CUDNN_TENSOR_NCHW, i(w[0]), i(w[1]), i(w[2]), i(w[3])));
+    SOFT_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv_.h, i(p.padding[0]), i(p.padding[1]), i(p.stride[0]),
+                                                     i(p.stride[1]), 1, 1, CUDNN_CROSS_CORRELATION, type_));
+    SOFT_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv_.h, i(p.groups)));
+    set_math(type_ == CUDNN_DATA_FLOAT ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH);
+  }
+
+  void set_math(cudnnMathType_t math) { SOFT_CUDNN_CHECK(cudnnSetConvolutionMathType(conv_.h, math)); }
+  cudnnDataType_t type() const { return type_; }
+  cudnnTensorDescriptor_t x() const { return x_.h; }
+  cudnnTensorDescriptor_t y() const { return y_.h; }
+  cudnnFilterDescriptor_t w() const { return w_.h; }
+  cudnnConvolutionDescriptor_t conv() const { return conv_.h; }
+
+ private:
+  static int i(int64_t v) { return static_cast<int>(v); }
+  cudnnDataType_t type_;
+  Owned<cudnnTensorDescriptor_t, cudnnDestroyTensorDescriptor> x_, y_;
+  Owned<cudnnFilterDescriptor_t, cudnnDestroyFilterDescriptor> w_;
+  Owned<cudnnConvolutionDescriptor_t, cudnnDestroyConvolutionDescriptor> conv_;
+};
+
+// An algorithm of one direction (the enum value of cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t),
+// the math type it runs with, and its workspace in bytes.
+struct Choice {
+  int algo;
+  cudnnMathType_t math;
+  size_t workspace;
+};
+
+enum class Direction { Forward, GradInput, GradWeight };
+using ChoiceKey = std::array<int64_t, 16>;
+
+ChoiceKey key_of(Direction dir, int device, DType dtype, const Shape& x, const Shape& w, const Conv2dParams& p) {
+  return {static_cast<int64_t>(dir), device, static_cast<int64_t>(dtype), x[0], x[1], x[2], x[3], w[0], w[1], w[2],
+          w[3], p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.groups};
+}
+
+std::mutex choices_mutex;
+std::map<ChoiceKey, Choice> choices;  // guarded by choices_mutex
+
+constexpr int kMaxCandidates = 16;  // more than any direction's algorithm count
+
+// The heuristics' supported results in their order, float32 ones only on FMA math (never TF32).
+template <class Perf>
+std::vector<Choice> usable(const Perf* perfs, int count, cudnnDataType_t type) {
+  std::vector<Choice> out;
+  for (int k = 0; k < count; ++k)
+    if (perfs[k].status == CUDNN_STATUS_SUCCESS && (type != CUDNN_DATA_FLOAT || perfs[k].mathType == CUDNN_FMA_MATH))
+      out.push_back({static_cast<int>(perfs[k].algo), perfs[k].mathType, 0});
+  return out;
+}
+
+// Workspace from the caching allocator (int64 elements: the allocator deals in tensors).
+Tensor workspace(size_t bytes, int device) {
+  return Tensor::empty({static_cast<int64_t>((bytes + 7) / 8)}, DType::Int64, Device::cuda(device));
+}
+
+// Runs one direction: with its cached choice, or on first use with each candidate in turn until
+// one runs, which is then cached. candidates() -> std::vector<Choice>; workspace_size(algo,
+// size_t*) and run(algo, workspace, bytes) return cuDNN's status.
+template <class Candidates, class WorkspaceSize, class Run>
+void run_conv(const char* op, const ChoiceKey& key, int device, ConvDescriptors& d, Candidates candidates,
+              WorkspaceSize workspace_size, Run run) {
+  bool known = false;
+  Choice c{};
+  {
+    std::lock_guard<std::mutex> lock(choices_mutex);
+    auto it = choices.find(key);
+    if (it != choices.end()) known = true, c = it->second;
+  }
+  if (known) {
+    d.set_math(c.math);
+    Tensor ws = workspace(c.workspace, device);
+    SOFT_CUDNN_CHECK(run(c.algo, ws.numel() ? ws.raw_data() : nullptr, c.workspace));
+    return;
+  }
+  std::vector<Choice> list = candidates();
+  cudnnStatus_t last = CUDNN_STATUS_NOT_SUPPORTED;
+  for (Choice& cand : list) {
+    d.set_math(cand.math);
+    if ((last = workspace_size(cand.algo, &cand.workspace)) != CUDNN_STATUS_SUCCESS) continue;
+    Tensor ws = workspace(cand.workspace, device);
+    if ((last = run(cand.algo, ws.numel() ? ws.raw_data() : nullptr, cand.workspace)) != CUDNN_STATUS_SUCCESS)
+      continue;
+    std::lock_guard<std::mutex> lock(choices_mutex);
+    choices.emplace(key, cand);
+    return;
+  }
+  throw Error(detail::concat(op, ": none of cuDNN's ", list.size(), " candidate algorithms ran for this ",
+                             "convolution (last status: ", cudnnGetErrorString(last), ")"));
+}
+
+// alpha = 1, beta = 0 in the data type: cuDNN reads them as float for float data, double for double.
+struct Scalars {
+  float f1 = 1, f0 = 0;
+  double d1 = 1, d0 = 0;
+  const void* one(cudnnDataType_t t) const { return t == CUDNN_DATA_FLOAT ? static_cast<const void*>(&f1) : &d1; }
+  const void* zero(cudnnDataType_t t) const { return t == CUDNN_DATA_FLOAT ? static_cast<const void*>(&f0) : &d0; }
+};
+
+// y [B, C, plane] += bias [C].
+template <class T>
+__global__ void add_bias_kernel(T* y, const T* bias, int64_t channels, int64_t plane, int64_t n) {
+  int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < n) y[i] += bias[i / plane % channels];
+}
+
+void check_dtype(const char* op, DType dtype) {
+  SOFT_CHECK(dtype == DType::Float32 || dtype == DType::Float64, op, ": dtype ", dtype_name(dtype),
+             " is not supported on the GPU (float32 or float64)");
+}
+
+void zero(Tensor& t, int device) {
+  SOFT_CUDA_CHECK(cudaMemsetAsync(t.raw_data(), 0, t.numel() * dtype_size(t.dtype()), stream(device)));
+}
+
+void cuda_conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p, Tensor& y) {
+  check_dtype("conv2d", x.dtype());
+  if (y.numel() == 0) return;
+  int device = y.device().index;
+  set_device(device);
+  Tensor xc = x.contiguous(), wc = w.contiguous();
+  ConvDescriptors d(x.shape(), w.shape(), y.shape(), p, x.dtype());
+  cudnnHandle_t h = cudnn(device);
+  Scalars s;
+  run_conv(
+      "conv2d", key_of(Direction::Forward, device, x.dtype(), x.shape(), w.shape(), p), device, d,
+      [&] {
+        cudnnConvolutionFwdAlgoPerf_t perfs[kMaxCandidates];
+        int count = 0;
+        SOFT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, d.x(), d.w(), d.conv(), d.y(), kMaxCandidates,
+                                                                &count, perfs));
+        return usable(perfs, count, d.type());
+      },
+      [&](int algo, size_t* bytes) {
+        return cudnnGetConvolutionForwardWorkspaceSize(h, d.x(), d.w(), d.conv(), d.y(),
+                                                       static_cast<cudnnConvolutionFwdAlgo_t>(algo), bytes);
+      },
+      [&](int algo, void* ws, size_t bytes) {
+        return cudnnConvolutionForward(h, s.one(d.type()), d.x(), xc.raw_data(), d.w(), wc.raw_data(), d.conv(),
+                                       static_cast<cudnnConvolutionFwdAlgo_t>(algo), ws, bytes, s.zero(d.type()),
+                                       d.y(), y.raw_data());
+      });
+  if (!bias.defined()) return;
+  Tensor bc = bias.contiguous();
+  int64_t n = y.numel(), channels = y.size(1), plane = y.size(2) * y.size(3);
+  dispatch_float(y.dtype(), "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    add_bias_kernel<T><<<blocks_for(n), kThreads, 0, stream(device)>>>(y.data<T>(), bc.data<T>(), channels, plane, n);
+  });
+  SOFT_CUDA_CHECK(cudaGetLastError());
+}
+
+void cuda_conv2d_grad_input(const Tensor& gy, const Tensor& w, const Conv2dParams& p, Tensor& dx) {
+  check_dtype("conv2d_grad_input", gy.dtype());
+  if (dx.numel() == 0) return;
+  int device = dx.device().index;
+  set_device(device);
+  if (gy.numel() == 0) return zero(dx, device);  // no output channels: nothing reads x
+  Tensor gc = gy.contiguous(), wc = w.contiguous();
+  ConvDescriptors d(dx.shape(), w.shape(), gy.shape(), p, gy.dtype());
+  cudnnHandle_t h = cudnn(device);
+  Scalars s;
+  run_conv(
+      "conv2d_grad_input", key_of(Direction::GradInput, device, gy.dtype(), dx.shape(), w.shape(), p), device, d,
+      [&] {
+        cudnnConvolutionBwdDataAlgoPerf_t perfs[kMaxCandidates];
+        int count = 0;
+        SOFT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w(), d.y(), d.conv(), d.x(), kMaxCandidates,
+                                                                     &count, perfs));
+        return usable(perfs, count, d.type());
+      },
+      [&](int algo, size_t* bytes) {
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w(), d.y(), d.conv(), d.x(),
+                                                            static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), bytes);
+      },
+      [&](int algo, void* ws, size_t bytes) {
+        return cudnnConvolutionBackwardData(h, s.one(d.type()), d.w(), wc.raw_data(), d.y(), gc.raw_data(), d.conv(),
+                                            static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), ws, bytes,
+                                            s.zero(d.type()), d.x(), dx.raw_data());
+      });
+}
+
+void cuda_conv2d_grad_weight(const Tensor& gy, const Tensor& x, const Conv2dParams& p, Tensor& dw) {
+  check_dtype("conv2d_grad_weight", gy.dtype());
+  if (dw.numel() == 0) return;
+  int device = dw.device().index;
+  set_device(device);
+  if (gy.numel() == 0) return zero(dw, device);  // an empty batch sums to 0
+  Tensor gc = gy.contiguous(), xc = x.contiguous();
+  ConvDescriptors d(x.shape(), dw.shape(), gy.shape(), p, gy.dtype());
+  cudnnHandle_t h = cudnn(device);
+  Scalars s;
+  run_conv(
+      "conv2d_grad_weight", key_of(Direction::GradWeight, device, gy.dtype(), x.shape(), dw.shape(), p), device, d,
+      [&] {
+        cudnnConvolutionBwdFilterAlgoPerf_t perfs[kMaxCandidates];
+        int count = 0;
+        SOFT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x(), d.y(), d.conv(), d.w(),
+                                                                       kMaxCandidates, &count, perfs));
+        return usable(perfs, count, d.type());
+      },
+      [&](int algo, size_t* bytes) {
+        return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+            h, d.x(), d.y(), d.conv(), d.w(), static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), bytes);
+      },
+      [&](int algo, void* ws, size_t bytes) {
+        return cudnnConvolutionBackwardFilter(h, s.one(d.type()), d.x(), xc.raw_data(), d.y(), gc.raw_data(),
+                                              d.conv(), static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), ws, bytes,
+                                              s.zero(d.type()), d.w(), dw.raw_data());
+      });
+}
+
+}  // namespace
+
+SOFT_REGISTER_CUDA_KERNEL("conv2d", cuda_conv2d);
+SOFT_REGISTER_CUDA_KERNEL("conv2d_grad_input", cuda_conv2d_grad_input);
+SOFT_REGISTER_CUDA_KERNEL("conv2d_grad_weight", cuda_conv2d_grad_weight);
+
+}  // namespace soft::cuda
+
+#endif  // SOFT_HAS_CUDNN
