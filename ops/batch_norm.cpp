@@ -6,6 +6,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "core/parallel.h"
+#include "ops/batch_norm_kernels.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -28,18 +29,12 @@ int64_t channel_grain(const Layout& l) { return std::max<int64_t>(1, 32768 / std
 
 Tensor contiguous_or_undefined(const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); }
 
-struct ForwardOut {
-  Tensor y;            // x's shape
-  Tensor mean, invstd; // [C]: the statistics used (batch or running), saved for backward
-  Tensor var;          // [C]: biased batch variance (training only), for the running update
-};
-
 // x [B, C, S] contiguous; weight, bias [C] or undefined; running_mean/var [C] read in eval only.
-ForwardOut forward_cpu(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                       const Tensor& running_var, bool training, double eps) {
+BatchNormForward forward_cpu(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                             const Tensor& running_var, bool training, double eps) {
   Layout l = layout_of(x);
-  ForwardOut f{Tensor::empty(x.shape(), x.dtype()), Tensor::empty({l.C}, x.dtype()),
-               Tensor::empty({l.C}, x.dtype()), Tensor::empty({l.C}, x.dtype())};
+  BatchNormForward f{Tensor::empty(x.shape(), x.dtype()), Tensor::empty({l.C}, x.dtype()),
+                     Tensor::empty({l.C}, x.dtype()), Tensor::empty({l.C}, x.dtype())};
   dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data<T>();
@@ -87,18 +82,14 @@ ForwardOut forward_cpu(const Tensor& x, const Tensor& weight, const Tensor& bias
   return f;
 }
 
-struct BackwardOut {
-  Tensor dx, dweight, dbias;  // dx undefined unless asked for
-};
-
 // g, x [B, C, S] contiguous; weight [C] or undefined; mean, invstd [C] from the forward.
 // Training: dx = (w*invstd/n) * (n*g - sum(g) - xhat*sum(g*xhat)); eval: dx = g*w*invstd
 // (the running statistics are constants). dweight = sum(g*xhat), dbias = sum(g).
-BackwardOut backward_cpu(const Tensor& g, const Tensor& x, const Tensor& weight, const Tensor& mean,
-                         const Tensor& invstd, bool training, bool need_dx) {
+BatchNormBackward backward_cpu(const Tensor& g, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                               const Tensor& invstd, bool training, bool need_dx) {
   Layout l = layout_of(x);
-  BackwardOut out{need_dx ? Tensor::empty(x.shape(), x.dtype()) : Tensor(), Tensor::empty({l.C}, x.dtype()),
-                  Tensor::empty({l.C}, x.dtype())};
+  BatchNormBackward out{need_dx ? Tensor::empty(x.shape(), x.dtype()) : Tensor(),
+                        Tensor::empty({l.C}, x.dtype()), Tensor::empty({l.C}, x.dtype())};
   dispatch_float(x.dtype(), "batch_norm_backward", [&](auto tag) {
     using T = decltype(tag);
     const T *pg = g.data<T>(), *px = x.data<T>();
@@ -139,10 +130,8 @@ BackwardOut backward_cpu(const Tensor& g, const Tensor& x, const Tensor& weight,
   return out;
 }
 
-DispatchStub<ForwardOut(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool, double)>
-    forward_stub("batch_norm", forward_cpu);
-DispatchStub<BackwardOut(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool, bool)>
-    backward_stub("batch_norm", backward_cpu);
+DispatchStub<BatchNormKernel> forward_stub("batch_norm", forward_cpu);
+DispatchStub<BatchNormBackwardKernel> backward_stub("batch_norm_backward", backward_cpu);
 
 void check_channel_param(const char* what, const Tensor& t, const Tensor& x) {
   SOFT_CHECK(!t.defined() || t.shape() == Shape{x.shape()[1]}, "batch_norm: ", what, " of shape ",
@@ -169,9 +158,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
              "got input of shape ", shape_str(x.shape()));
 
   Tensor xc = x.detach().contiguous(), w = contiguous_or_undefined(weight);
-  ForwardOut f = forward_stub(x.device(), xc, w, contiguous_or_undefined(bias),
-                              contiguous_or_undefined(running_mean), contiguous_or_undefined(running_var),
-                              training, eps);
+  BatchNormForward f = forward_stub(x.device(), xc, w, contiguous_or_undefined(bias),
+                                    contiguous_or_undefined(running_mean), contiguous_or_undefined(running_var),
+                                    training, eps);
   if (training && running_mean.defined()) {
     // running = (1 - momentum) * running + momentum * batch statistic, with the unbiased variance.
     NoGradGuard no_grad;
@@ -182,7 +171,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
   }
   return record("batch_norm", f.y, {x, weight, bias},
                 [xc, w, mean = f.mean, invstd = f.invstd, training](const Tensor& g, const std::vector<bool>& needs) {
-                  BackwardOut b = backward_stub(g.device(), g.contiguous(), xc, w, mean, invstd, training, needs[0]);
+                  BatchNormBackward b =
+                      backward_stub(g.device(), g.contiguous(), xc, w, mean, invstd, training, needs[0]);
                   return Grads{b.dx, needs[1] ? b.dweight : Tensor(), needs[2] ? b.dbias : Tensor()};
                 });
 }

@@ -9,6 +9,7 @@
 
 #include "autograd/node.h"
 #include "core/parallel.h"
+#include "ops/cross_entropy_kernels.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -17,13 +18,8 @@ namespace {
 
 int64_t row_grain(int64_t C) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(C, 1)); }
 
-struct ForwardOut {
-  Tensor loss;  // [] in the logits' dtype
-  Tensor logp;  // [B, C] log_softmax(logits), saved for backward
-};
-
 // logits [B, C] contiguous; target int64 [B] or float [B, C] contiguous.
-ForwardOut forward_cpu(const Tensor& logits, const Tensor& target, double eps) {
+CrossEntropyForward forward_cpu(const Tensor& logits, const Tensor& target, double eps) {
   int64_t B = logits.shape()[0], C = logits.shape()[1];
   bool indices = target.dtype() == DType::Int64;
   if (indices) {  // checked before the parallel loop: an exception must not leave an OpenMP region
@@ -32,7 +28,7 @@ ForwardOut forward_cpu(const Tensor& logits, const Tensor& target, double eps) {
       SOFT_CHECK(t[r] >= 0 && t[r] < C, "cross_entropy: target ", t[r], " at batch index ", r,
                  " is out of range for ", C, " classes");
   }
-  ForwardOut f{Tensor::empty({}, logits.dtype()), Tensor::empty({B, C}, logits.dtype())};
+  CrossEntropyForward f{Tensor::empty({}, logits.dtype()), Tensor::empty({B, C}, logits.dtype())};
   std::vector<double> row_loss(B);
   dispatch_float(logits.dtype(), "cross_entropy", [&](auto tag) {
     using T = decltype(tag);
@@ -70,16 +66,12 @@ ForwardOut forward_cpu(const Tensor& logits, const Tensor& target, double eps) {
   return f;
 }
 
-struct BackwardOut {
-  Tensor dlogits, dtarget;  // each undefined unless asked for
-};
-
 // g []; logp [B, C]; target as in the forward.
-BackwardOut backward_cpu(const Tensor& g, const Tensor& logp, const Tensor& target, double eps, bool need_logits,
-                         bool need_target) {
+CrossEntropyBackward backward_cpu(const Tensor& g, const Tensor& logp, const Tensor& target, double eps,
+                                  bool need_logits, bool need_target) {
   int64_t B = logp.shape()[0], C = logp.shape()[1];
   bool indices = target.dtype() == DType::Int64;
-  BackwardOut out;
+  CrossEntropyBackward out;
   if (need_logits) out.dlogits = Tensor::empty(logp.shape(), logp.dtype());
   if (need_target) out.dtarget = Tensor::empty(logp.shape(), logp.dtype());
   dispatch_float(logp.dtype(), "cross_entropy_backward", [&](auto tag) {
@@ -115,9 +107,8 @@ BackwardOut backward_cpu(const Tensor& g, const Tensor& logp, const Tensor& targ
   return out;
 }
 
-DispatchStub<ForwardOut(const Tensor&, const Tensor&, double)> forward_stub("cross_entropy", forward_cpu);
-DispatchStub<BackwardOut(const Tensor&, const Tensor&, const Tensor&, double, bool, bool)> backward_stub(
-    "cross_entropy", backward_cpu);
+DispatchStub<CrossEntropyKernel> forward_stub("cross_entropy", forward_cpu);
+DispatchStub<CrossEntropyBackwardKernel> backward_stub("cross_entropy_backward", backward_cpu);
 
 }  // namespace
 
@@ -134,10 +125,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, double label_sm
   check_same_device("cross_entropy", {&logits, &target});
 
   Tensor tc = target.detach().contiguous();
-  ForwardOut f = forward_stub(logits.device(), logits.detach().contiguous(), tc, label_smoothing);
+  CrossEntropyForward f = forward_stub(logits.device(), logits.detach().contiguous(), tc, label_smoothing);
   return record("cross_entropy", f.loss, {logits, target},
                 [logp = f.logp, tc, label_smoothing](const Tensor& g, const std::vector<bool>& needs) {
-                  BackwardOut b = backward_stub(g.device(), g, logp, tc, label_smoothing, needs[0], needs[1]);
+                  CrossEntropyBackward b = backward_stub(g.device(), g, logp, tc, label_smoothing, needs[0], needs[1]);
                   return Grads{b.dlogits, b.dtarget};
                 });
 }

@@ -6,6 +6,7 @@
 #include "autograd/node.h"
 #include "core/parallel.h"
 #include "ops/dispatch.h"
+#include "ops/layer_norm_kernels.h"
 #include "ops/ops.h"
 
 namespace soft {
@@ -16,16 +17,11 @@ int64_t row_grain(int64_t M) { return std::max<int64_t>(1, 32768 / std::max<int6
 
 Tensor contiguous_or_undefined(const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); }
 
-struct ForwardOut {
-  Tensor y;           // x's shape
-  Tensor mean, rstd;  // [rows], saved for backward
-};
-
 // x [rows, M] contiguous; weight, bias [M] or undefined.
-ForwardOut forward_cpu(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t M, double eps) {
+LayerNormForward forward_cpu(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t M, double eps) {
   int64_t rows = M ? x.numel() / M : 0;
-  ForwardOut f{Tensor::empty(x.shape(), x.dtype()), Tensor::empty({rows}, x.dtype()),
-               Tensor::empty({rows}, x.dtype())};
+  LayerNormForward f{Tensor::empty(x.shape(), x.dtype()), Tensor::empty({rows}, x.dtype()),
+                     Tensor::empty({rows}, x.dtype())};
   dispatch_float(x.dtype(), "layer_norm", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data<T>();
@@ -56,18 +52,14 @@ ForwardOut forward_cpu(const Tensor& x, const Tensor& weight, const Tensor& bias
   return f;
 }
 
-struct BackwardOut {
-  Tensor dx, dweight, dbias;  // each undefined unless asked for
-};
-
 // g, x [rows, M] contiguous; weight [M] or undefined; mean, rstd [rows]. With gw = g*w:
 // dx = rstd * (gw - mean(gw) - xhat * mean(gw*xhat)); dweight = sum_rows g*xhat, dbias = sum_rows g.
 // Rows are split into a fixed number of blocks, each summing dweight/dbias into its own buffer;
 // the buffers are added in block order, so the result does not depend on thread timing.
-BackwardOut backward_cpu(const Tensor& g, const Tensor& x, const Tensor& weight, const Tensor& mean,
-                         const Tensor& rstd, int64_t M, bool need_dx, bool need_wb) {
+LayerNormBackward backward_cpu(const Tensor& g, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                               const Tensor& rstd, int64_t M, bool need_dx, bool need_wb) {
   int64_t rows = mean.numel();
-  BackwardOut out;
+  LayerNormBackward out;
   if (need_dx) out.dx = Tensor::empty(x.shape(), x.dtype());
   int64_t max_blocks = std::max<int64_t>(1, std::min<int64_t>(rows, num_threads()));
   int64_t blocks = std::clamp<int64_t>(rows * M / 32768, 1, max_blocks);  // each block ~32k elements or more
@@ -122,11 +114,8 @@ BackwardOut backward_cpu(const Tensor& g, const Tensor& x, const Tensor& weight,
   return out;
 }
 
-DispatchStub<ForwardOut(const Tensor&, const Tensor&, const Tensor&, int64_t, double)> forward_stub("layer_norm",
-                                                                                                   forward_cpu);
-DispatchStub<BackwardOut(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t, bool,
-                         bool)>
-    backward_stub("layer_norm", backward_cpu);
+DispatchStub<LayerNormKernel> forward_stub("layer_norm", forward_cpu);
+DispatchStub<LayerNormBackwardKernel> backward_stub("layer_norm_backward", backward_cpu);
 
 }  // namespace
 
@@ -146,12 +135,12 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 
   int64_t M = numel_of(normalized_shape);
   Tensor xc = x.detach().contiguous(), w = contiguous_or_undefined(weight);
-  ForwardOut f = forward_stub(x.device(), xc, w, contiguous_or_undefined(bias), M, eps);
+  LayerNormForward f = forward_stub(x.device(), xc, w, contiguous_or_undefined(bias), M, eps);
   return record("layer_norm", f.y, {x, weight, bias},
                 [xc, w, mean = f.mean, rstd = f.rstd, M, normalized_shape](const Tensor& g,
                                                                            const std::vector<bool>& needs) {
-                  BackwardOut b = backward_stub(g.device(), g.contiguous(), xc, w, mean, rstd, M, needs[0],
-                                                needs[1] || needs[2]);
+                  LayerNormBackward b = backward_stub(g.device(), g.contiguous(), xc, w, mean, rstd, M, needs[0],
+                                                      needs[1] || needs[2]);
                   return Grads{b.dx, needs[1] ? reshape(b.dweight, normalized_shape) : Tensor(),
                                needs[2] ? reshape(b.dbias, normalized_shape) : Tensor()};
                 });

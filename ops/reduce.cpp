@@ -8,6 +8,7 @@
 #include "core/parallel.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
+#include "ops/reduce_kernels.h"
 
 namespace soft {
 namespace {
@@ -51,57 +52,100 @@ bool reduces_leading_dims(const Tensor& x, const Reduction& r) {
   return d > 0 && x.is_contiguous();
 }
 
-// Applies body(row_pointer, R) -> value to each of `rows` rows; results in a new tensor.
+// Applies body(row_pointer, R) -> value to each of the n rows of `rows` [n, R]; results in `out`.
 template <class Out, class T, class F>
-Tensor per_row(const Tensor& rows, int64_t n_rows, int64_t R, const Shape& out_shape, DType out_dtype, F body) {
-  Tensor out = Tensor::empty(out_shape, out_dtype);
+void per_row(const Tensor& rows, int64_t R, Tensor& out, F body) {
   const T* in = rows.data<T>();
   Out* o = out.data<Out>();
-  parallel_for(0, n_rows, std::max<int64_t>(1, 32768 / std::max<int64_t>(R, 1)), [&](int64_t b, int64_t e) {
+  parallel_for(0, out.numel(), std::max<int64_t>(1, 32768 / std::max<int64_t>(R, 1)), [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) o[i] = body(in + i * R, R);
+  });
+}
+
+// CPU kernels of the stubs (ops/reduce_kernels.h describes their layouts). Sums accumulate in double.
+Tensor sum_cpu(const Tensor& in, int64_t R, bool leading, const Shape& out_shape) {
+  Tensor out = Tensor::empty(out_shape, in.dtype());
+  int64_t n = out.numel();
+  dispatch_float(in.dtype(), "sum", [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = in.data<T>();
+    T* o = out.data<T>();
+    if (n == 1) {  // everything into one value: per-thread partial sums
+      double total = 0;
+#pragma omp parallel for reduction(+ : total) if (R > 65536)
+      for (int64_t k = 0; k < R; ++k) total += p[k];
+      o[0] = static_cast<T>(total);
+    } else if (leading) {  // [R, n]: accumulate whole rows, columns in parallel
+      parallel_for(0, n, 256, [&](int64_t c0, int64_t c1) {
+        std::vector<double> acc(c1 - c0, 0.0);
+        for (int64_t k = 0; k < R; ++k)
+          for (int64_t c = c0; c < c1; ++c) acc[c - c0] += p[k * n + c];
+        for (int64_t c = c0; c < c1; ++c) o[c] = static_cast<T>(acc[c - c0]);
+      });
+    } else {
+      per_row<T, T>(in, R, out, [](const T* row, int64_t len) {
+        double acc = 0;
+        for (int64_t k = 0; k < len; ++k) acc += row[k];
+        return static_cast<T>(acc);
+      });
+    }
   });
   return out;
 }
 
-Tensor sum_kernel(const Tensor& x, const Reduction& r) {
-  SOFT_CHECK(x.device().is_cpu(), "sum: no CUDA kernel for this op in this build");
-  int64_t R = r.row_len, n_rows = R ? x.numel() / R : numel_of(r.out_shape);
-  return dispatch_float(x.dtype(), "sum", [&](auto tag) {
+Tensor argmax_cpu(const Tensor& rows, int64_t R, const Shape& out_shape) {
+  Tensor out = Tensor::empty(out_shape, DType::Int64);
+  dispatch_float(rows.dtype(), "argmax", [&](auto tag) {
     using T = decltype(tag);
-    if (n_rows == 1 && x.is_contiguous()) {  // everything into one value: per-thread partial sums
-      const T* in = x.data<T>();
-      double total = 0;
-#pragma omp parallel for reduction(+ : total) if (R > 65536)
-      for (int64_t k = 0; k < R; ++k) total += in[k];
-      Tensor out = Tensor::empty(r.out_shape, x.dtype());
-      out.data<T>()[0] = static_cast<T>(total);
-      return out;
-    }
-    if (reduces_leading_dims(x, r) && R > 0) {  // [R, cols]: accumulate whole rows, columns in parallel
-      Tensor out = Tensor::empty(r.out_shape, x.dtype());
-      const T* in = x.data<T>();
-      T* o = out.data<T>();
-      parallel_for(0, n_rows, 256, [&](int64_t c0, int64_t c1) {
-        std::vector<double> acc(c1 - c0, 0.0);
-        for (int64_t k = 0; k < R; ++k)
-          for (int64_t c = c0; c < c1; ++c) acc[c - c0] += in[k * n_rows + c];
-        for (int64_t c = c0; c < c1; ++c) o[c] = static_cast<T>(acc[c - c0]);
-      });
-      return out;
-    }
-    return per_row<T, T>(as_rows(x, r), n_rows, R, r.out_shape, x.dtype(), [](const T* p, int64_t n) {
-      double acc = 0;
-      for (int64_t k = 0; k < n; ++k) acc += p[k];
-      return static_cast<T>(acc);
+    per_row<int64_t, T>(rows, R, out, [](const T* p, int64_t n) {
+      int64_t best = 0;
+      for (int64_t k = 1; k < n; ++k)
+        if (p[k] > p[best] || (std::isnan(p[k]) && !std::isnan(p[best]))) best = k;
+      return best;
     });
   });
+  return out;
 }
+
+Tensor max_values_cpu(const Tensor& rows, const Tensor& index, const Shape& out_shape) {
+  Tensor out = Tensor::empty(out_shape, rows.dtype());
+  int64_t R = rows.numel() / std::max<int64_t>(out.numel(), 1);
+  dispatch_float(rows.dtype(), "max", [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = rows.data<T>();
+    const int64_t* idx = index.data<int64_t>();
+    T* o = out.data<T>();
+    for (int64_t i = 0; i < out.numel(); ++i) o[i] = p[i * R + idx[i]];
+  });
+  return out;
+}
+
+Tensor max_backward_cpu(const Tensor& g, const Tensor& index, int64_t R) {
+  int64_t n = index.numel();
+  Tensor out = zeros({n, R}, g.dtype());
+  dispatch_float(g.dtype(), "max_backward", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = g.data<T>();
+    const int64_t* idx = index.data<int64_t>();
+    T* o = out.data<T>();
+    for (int64_t i = 0; i < n; ++i) o[i * R + idx[i]] = pg[i];
+  });
+  return out;
+}
+
+DispatchStub<SumKernel> sum_stub("sum", sum_cpu);
+DispatchStub<ArgmaxKernel> argmax_stub("argmax", argmax_cpu);
+DispatchStub<MaxValuesKernel> max_values_stub("max_values", max_values_cpu);
+DispatchStub<MaxBackwardKernel> max_backward_stub("max_backward", max_backward_cpu);
 
 }  // namespace
 
 Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
   Reduction r = plan("sum", x, dims, keepdim);
-  Tensor y = sum_kernel(x, r);
+  // Leading reduced dims of a contiguous x are summed in place as columns; otherwise the
+  // reduced dims are moved last (a copy only when needed). One output: a single row.
+  bool leading = numel_of(r.out_shape) > 1 && r.row_len > 0 && reduces_leading_dims(x, r);
+  Tensor y = sum_stub(x.device(), leading ? x.detach() : as_rows(x, r), r.row_len, leading, r.out_shape);
   return record("sum", y, {x}, [from = x.shape(), kept = r.kept_shape](const Tensor& g, const std::vector<bool>&) {
     return Grads{expand(reshape(g, kept), from)};
   });
@@ -120,51 +164,27 @@ Tensor mean(const Tensor& x) { return mean(x, {}, false); }
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
   Reduction r = plan("argmax", x, {dim}, keepdim);
   SOFT_CHECK(r.row_len > 0, "argmax: dim ", dim, " of ", shape_str(x.shape()), " is empty");
-  SOFT_CHECK(x.device().is_cpu(), "argmax: no CUDA kernel for this op in this build");
-  int64_t n_rows = x.numel() / r.row_len;
-  return dispatch_float(x.dtype(), "argmax", [&](auto tag) {
-    using T = decltype(tag);
-    return per_row<int64_t, T>(as_rows(x, r), n_rows, r.row_len, r.out_shape, DType::Int64,
-                               [](const T* p, int64_t n) {
-                                 int64_t best = 0;
-                                 for (int64_t k = 1; k < n; ++k)
-                                   if (p[k] > p[best] || (std::isnan(p[k]) && !std::isnan(p[best]))) best = k;
-                                 return best;
-                               });
-  });
+  return argmax_stub(x.device(), as_rows(x, r), r.row_len, r.out_shape);
 }
 
 Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
   Reduction r = plan("max", x, {dim}, keepdim);
   SOFT_CHECK(r.row_len > 0, "max: dim ", dim, " of ", shape_str(x.shape()), " is empty");
-  SOFT_CHECK(x.device().is_cpu(), "max: no CUDA kernel for this op in this build");
   dim = wrap_dim(dim, x.dim(), "max");
   int64_t R = r.row_len, n_rows = x.numel() / R;
-  Tensor index = argmax(x, dim, false);
-  Tensor y = dispatch_float(x.dtype(), "max", [&](auto tag) {
-    using T = decltype(tag);
-    Tensor rows = as_rows(x, r);
-    Tensor out = Tensor::empty(r.out_shape, x.dtype());
-    const int64_t* idx = index.data<int64_t>();
-    for (int64_t i = 0; i < n_rows; ++i) out.data<T>()[i] = rows.data<T>()[i * R + idx[i]];
-    return out;
-  });
-  // Backward: the gradient goes to the first maximum of each row, through a one-hot mask
-  // built in the [rows, R] layout and permuted back to x's layout.
-  return record("max", y, {x}, [from = x.shape(), r, dim, index](const Tensor& g, const std::vector<bool>&) {
-    int64_t R = r.row_len, n_rows = numel_of(from) / R;
-    Tensor mask_rows = zeros({n_rows, R}, g.dtype());
-    dispatch_float(g.dtype(), "max_backward", [&](auto tag) {
-      using T = decltype(tag);
-      for (int64_t i = 0; i < n_rows; ++i) mask_rows.data<T>()[i * R + index.data<int64_t>()[i]] = T(1);
-    });
+  Tensor rows = as_rows(x, r);
+  Tensor index = argmax_stub(x.device(), rows, R, {n_rows});
+  Tensor y = max_values_stub(x.device(), rows, index, r.out_shape);
+  // Backward: the gradient goes to the first maximum of each row, scattered in the [rows, R]
+  // layout and permuted back to x's layout.
+  return record("max", y, {x}, [from = x.shape(), R, dim, index](const Tensor& g, const std::vector<bool>&) {
+    Tensor grad_rows = max_backward_stub(g.device(), g.contiguous(), index, R);
     Shape moved = from, order;
     moved.erase(moved.begin() + dim);
     moved.push_back(from[dim]);
     for (int64_t d = 0; d < static_cast<int64_t>(from.size()) - 1; ++d) order.push_back(d);
     order.insert(order.begin() + dim, static_cast<int64_t>(from.size()) - 1);
-    Tensor mask = permute(reshape(mask_rows, moved), order);
-    return Grads{mul(expand(reshape(g, r.kept_shape), from), mask)};
+    return Grads{permute(reshape(grad_rows, moved), order).contiguous()};
   });
 }
 

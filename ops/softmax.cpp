@@ -11,6 +11,7 @@
 #include "core/parallel.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
+#include "ops/softmax_kernels.h"
 
 namespace soft {
 namespace {
@@ -52,7 +53,8 @@ void for_each_block(const Lanes& l, F&& block) {
 }
 
 // One block of w lanes (w == W when W > 0): element d of lane i is at p[d * stride + i].
-// y = exp(x - max) / sum(exp(x - max)), or log_softmax: y = x - (max + log(sum(exp(x - max)))).
+// y = exp(x - max) / sum(exp(x - max)), or log_softmax: y = (x - max) - log(sum(exp(x - max))),
+// subtracting the max first so that large inputs lose no precision near the maximum.
 template <bool Log, int64_t W, class T>
 void forward_block(const T* x, T* y, int64_t D, int64_t inner, int64_t w) {
   constexpr int64_t cap = W ? W : kLanes;
@@ -66,9 +68,10 @@ void forward_block(const T* x, T* y, int64_t D, int64_t inner, int64_t w) {
   if constexpr (Log) {
     for (int64_t d = 0; d < D; ++d)
       for (int64_t i = 0; i < w; ++i) s[i] += std::exp(x[d * stride + i] - m[i]);
-    for (int64_t i = 0; i < w; ++i) m[i] += static_cast<T>(std::log(s[i]));  // m becomes logsumexp
+    T log_s[cap];
+    for (int64_t i = 0; i < w; ++i) log_s[i] = static_cast<T>(std::log(s[i]));
     for (int64_t d = 0; d < D; ++d)
-      for (int64_t i = 0; i < w; ++i) y[d * stride + i] = x[d * stride + i] - m[i];
+      for (int64_t i = 0; i < w; ++i) y[d * stride + i] = (x[d * stride + i] - m[i]) - log_s[i];
   } else {
     for (int64_t d = 0; d < D; ++d)
       for (int64_t i = 0; i < w; ++i) {
@@ -133,9 +136,8 @@ Tensor backward_cpu(const Tensor& g, const Tensor& y, int64_t dim, bool log) {
   return dx;
 }
 
-DispatchStub<Tensor(const Tensor&, int64_t, bool)> forward_stub("softmax/log_softmax", forward_cpu);
-DispatchStub<Tensor(const Tensor&, const Tensor&, int64_t, bool)> backward_stub("softmax/log_softmax backward",
-                                                                               backward_cpu);
+DispatchStub<SoftmaxKernel> forward_stub("softmax", forward_cpu);
+DispatchStub<SoftmaxBackwardKernel> backward_stub("softmax_backward", backward_cpu);
 
 Tensor softmax_op(const char* op, const Tensor& x, int64_t dim, bool log) {
   // A 0-d tensor behaves as one of shape [1] (as PyTorch): dim 0 or -1.
