@@ -17,7 +17,7 @@ namespace {
 
 const std::string kDir = std::string(SOFT_SOURCE_DIR) + "/tests/golden/";
 
-// max|x - ref| / max|ref|: the normwise relative error of tools/golden/README.md.
+// max|x - ref| / max|ref|: the normwise relative error of tests/golden/README.md.
 double normwise_error(const Tensor& x, const Tensor& ref) {
   std::vector<double> a = x.to_vector(), b = ref.to_vector();
   REQUIRE(a.size() == b.size());
@@ -114,7 +114,7 @@ TEST_CASE("golden: float32 eval logits match PyTorch") { check_eval(DType::Float
 TEST_CASE("golden: float32 training step (loss, every gradient, BN statistics) matches PyTorch") {
   check_train_step(DType::Float32, {1e-4, 1e-3});
 }
-// In float64 the same code must agree to rounding: this catches near-misses (21 Newton
-// iterations, an exact inverse, the wrong GELU) that the float32 tolerances could let pass.
+// In float64 the same code must agree to rounding: this catches near-misses (such as the exact
+// GELU in place of the tanh form) that the float32 tolerances could let pass.
 TEST_CASE("golden: float64 eval logits match PyTorch to 1e-9") { check_eval(DType::Float64, {1e-9, 1e-7}); }
 TEST_CASE("golden: float64 training step matches PyTorch to 1e-7") { check_train_step(DType::Float64, {1e-9, 1e-7}); }

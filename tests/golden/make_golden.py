@@ -11,10 +11,16 @@ then, computing in float64:
   - the eval-mode logits (and a few intermediate activations) are written,
   - one training-mode forward/backward (dropout 0, drop path 0) with
     cross-entropy + label smoothing 0.1 gives the loss and every gradient.
-The script also checks the journal-form Newton backward and prints how far a
-float32 run of the same reference is from the float64 one.
+The script also checks the journal-form Newton backward, and it checks that the
+golden model is well conditioned, so that a float32 run can be compared at fixed
+tolerances whatever the rounding of the kernels: every SOFT layer's Newton
+iteration has converged (eval and train mode), a float32 run of the same
+reference is close to the float64 one, and a relative 1e-6 perturbation of K2 or
+of the input moves the gradients by far less than the float32 tolerance.
 """
 
+import contextlib
+import copy
 import os
 import re
 import sys
@@ -33,7 +39,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import soft_reference as ref  # noqa: E402
 
-SEED = 20211021
+# Seed and landmark-norm scale are chosen for conditioning (see perturb_for_golden). With the
+# official scale 1 the random landmarks cluster: for every seed tried some layer's K2 is nearly
+# singular (cond(K2 + 0.01 I) ~ 1000), Newton has not converged after 20 iterations and its result
+# amplifies the float32 rounding of K2 by up to ~2^20. Seeds 0-99 were screened at scale 1.5 for
+# the worst cond(K2 + 0.01 I) over the four SOFT layers (eval and training mode); of the best
+# few (worst cond 17 to 25), seed 17 (25) gave the smallest float32-vs-float64 gradient error.
+SEED = 17
+LANDMARK_NORM_SCALE = 1.5
 LABEL_SMOOTHING = 0.1
 INPUT_SHAPE = (2, 3, 64, 56)      # non-square and != img_size: exercises the pos-embed resize
 LABELS = [3, 7]
@@ -68,7 +81,12 @@ def path(name):
 
 def perturb_for_golden(model, gen):
     """Replace the official init by one where nothing is constant (so a swapped or dropped
-    bias/affine shows up) and activations are O(1) (so every branch moves the logits)."""
+    bias/affine shows up) and activations are O(1) (so every branch moves the logits).
+
+    The landmark LayerNorm (att.mha.attn.Qnorm_act.0) gets a weight around LANDMARK_NORM_SCALE
+    instead of 1: it spreads the landmarks apart, so K2 = exp(-|l_i - l_j|^2 / 2) is close to I
+    and well conditioned and Newton converges, while K1 (queries against landmarks) stays
+    large enough that the global attention term moves the logits by O(1)."""
     def normal(t, std, mean=0.0):
         t.copy_(mean + std * torch.randn(t.shape, generator=gen, dtype=t.dtype))
 
@@ -78,7 +96,8 @@ def perturb_for_golden(model, gen):
                 normal(m.weight, m.in_features ** -0.5)
                 normal(m.bias, 0.1)
             elif isinstance(m, (nn.LayerNorm, nn.BatchNorm2d)):
-                normal(m.weight, 0.2, 1.0)
+                scale = LANDMARK_NORM_SCALE if name.endswith("attn.Qnorm_act.0") else 1.0
+                normal(m.weight, 0.2 * scale, scale)
                 normal(m.bias, 0.1)
             elif isinstance(m, nn.Conv2d):
                 fan_in = m.weight[0].numel()
@@ -114,9 +133,21 @@ def float_state(model):
     return out
 
 
+def load_model(cfg, state, dtype):
+    """A fresh model holding `state` (the float32 values of float_state), in eval mode."""
+    model = ref.build_model(cfg).to(dtype)
+    model.load_state_dict({k: (v.to(dtype) if v.is_floating_point() else v) for k, v in state.items()})
+    return model.eval()
+
+
 def normwise_error(a, b):
     """max|a - b| / max|b|"""
     return ((a - b).abs().max() / b.abs().max().clamp_min(1e-300)).item()
+
+
+def worst_gradient_error(grads, expected, skip):
+    """(largest normwise error over the gradient tensors, its name), ignoring the names in skip."""
+    return max((normwise_error(grads[k].double(), g), k) for k, g in expected.items() if k not in skip)
 
 
 def record_activations(model):
@@ -182,26 +213,51 @@ def check_newton_backward(gen):
     assert err_exact < 1e-6 and err_fwd < 1e-8, "Newton did not converge on a well-conditioned K2"
 
 
-def newton_residuals(model, x):
-    """max |P V - I| of every SOFT layer's Newton result in an eval run (diagnostic)."""
-    out = []
-    kernels = [blk.att.mha.attn for blocks in (model.block1, model.block2, model.block3) for blk in blocks]
+@contextlib.contextmanager
+def wrapped_newton(wrap):
+    """Route every SOFT layer's Newton inverse through wrap(newton_inverse, k2, iterations, form)."""
     saved = ref.newton_inverse
-
-    def spy(k2, iterations, form):
-        v = saved(k2, iterations, form)
-        eye = torch.eye(k2.shape[-1], dtype=k2.dtype)
-        out.append(((k2 + 0.01 * eye) @ v - eye).abs().max().item())
-        return v
-
-    ref.newton_inverse = spy
+    ref.newton_inverse = lambda k2, iterations, form: wrap(saved, k2, iterations, form)
     try:
-        with torch.no_grad():
-            model(x)
+        yield
     finally:
         ref.newton_inverse = saved
-    assert len(out) == len(kernels)
+
+
+def newton_residuals(model, x, train):
+    """(max |P V - I|, largest cond(P)) of every SOFT layer's Newton result, P = K2 + 0.01 I, in a
+    forward of a copy of model, in eval mode (running statistics) or training mode (batch
+    statistics)."""
+    out = []
+
+    def spy(newton, k2, iterations, form):
+        v = newton(k2, iterations, form)
+        eye = torch.eye(k2.shape[-1], dtype=k2.dtype)
+        p = k2 + 0.01 * eye
+        eig = torch.linalg.eigvalsh(p)                                 # ascending, per matrix
+        out.append(((p @ v - eye).abs().max().item(), (eig[..., -1] / eig[..., 0]).max().item()))
+        return v
+
+    model = copy.deepcopy(model).train(train)           # a training forward moves the BN buffers
+    with wrapped_newton(spy), torch.no_grad():
+        model(x)
+    assert len(out) == sum(len(b) for b in (model.block1, model.block2, model.block3))
     return out
+
+
+def perturbed_gradients(cfg, state, x, labels, rel, gen):
+    """Gradients of the training step (float64) with K2 (every SOFT layer, before Newton) and,
+    separately, the input multiplied elementwise by 1 + rel * U(-1, 1)."""
+    def noise(t):
+        return 1 + rel * (2 * torch.rand(t.shape, generator=gen, dtype=t.dtype) - 1)
+
+    def perturb_k2(newton, k2, iterations, form):
+        return newton(k2 * noise(k2), iterations, form)
+
+    with wrapped_newton(perturb_k2):
+        grads_k2 = train_step(load_model(cfg, state, torch.float64), x, labels)[2]
+    grads_x = train_step(load_model(cfg, state, torch.float64), x * noise(x), labels)[2]
+    return grads_k2, grads_x
 
 
 def main():
@@ -226,30 +282,36 @@ def main():
     for h in handles:
         h.remove()
     acts["features"] = acts.pop("norm")[:, 0]
+    residuals = {"eval": newton_residuals(model, x, False), "train": newton_residuals(model, x, True)}
 
     # reload the rounded state into a fresh model: the files alone reproduce the numbers
     state = float_state(model)
-    fresh = ref.build_model(cfg).double()
-    fresh.load_state_dict({k: (v.double() if v.is_floating_point() else v) for k, v in state.items()})
-    fresh.eval()
+    fresh = load_model(cfg, state, torch.float64)
     with torch.no_grad():
         assert torch.equal(fresh(x), logits)
 
     loss, train_logits, grads, running = train_step(fresh, x, labels)
 
-    # the same reference in float32, to size what a float32 C++ run can reach
-    m32 = ref.build_model(cfg)
-    m32.load_state_dict({k: v for k, v in state.items()})
-    m32.eval()
-    with torch.no_grad():
-        logits32 = m32(x.float())
-    loss32, _, grads32, _ = train_step(m32, x.float(), labels)
-
     gmax = max(g.abs().max().item() for g in grads.values())
     zero_grads = sorted(k for k in grads if PRE_BN_BIAS.match(k))
     for k in zero_grads:
         assert grads[k].abs().max().item() < 1e-10 * gmax, k
-    worst32 = max((normwise_error(grads32[k].double(), g), k) for k, g in grads.items() if k not in zero_grads)
+
+    # the same reference in float32, to size what a float32 C++ run can reach
+    m32 = load_model(cfg, state, torch.float32)
+    with torch.no_grad():
+        logits32 = m32(x.float())
+    loss32, train_logits32, grads32, _ = train_step(m32, x.float(), labels)
+    err32 = {"eval logits": normwise_error(logits32.double(), logits),
+             "train logits": normwise_error(train_logits32.double(), train_logits),
+             "loss": abs(loss32.item() - loss.item()) / abs(loss.item())}
+    worst32 = worst_gradient_error(grads32, grads, zero_grads)
+
+    # conditioning: ulp-level changes of K2 or of the input must not move the gradients
+    rel, noise_gen = 1e-6, torch.Generator().manual_seed(SEED + 1)
+    grads_k2, grads_x = perturbed_gradients(cfg, state, x, labels, rel, noise_gen)
+    moved_k2 = worst_gradient_error(grads_k2, grads, zero_grads)
+    moved_x = worst_gradient_error(grads_x, grads, zero_grads)
 
     meta = {"generator": "tests/golden/make_golden.py", "compute_dtype": "float64",
             "torch": torch.__version__, "seed": str(SEED)}
@@ -276,12 +338,16 @@ def main():
     n_params = ref.count_parameters(model)
     print(f"config {cfg['name']}: {n_params:,} parameters, input {list(x.shape)}, "
           f"grids {ref.stage_grids(cfg, x.shape[2], x.shape[3])}")
-    print("newton max|P V - I| per SOFT layer:", ", ".join(f"{r:.1e}" for r in newton_residuals(fresh, x)))
+    for mode, r in residuals.items():
+        print(f"SOFT layers, {mode:5s}: newton max|P V - I| " + ", ".join(f"{res:.1e}" for res, _ in r)
+              + ";  cond(K2 + 0.01 I) " + ", ".join(f"{c:.1f}" for _, c in r))
     torch.set_printoptions(precision=6, linewidth=120)
     print("eval logits:\n", logits)
-    print(f"train loss {loss.item():.12f}   (float32 run: normwise diff {abs(loss32.item() - loss.item()) / loss.item():.1e})")
-    print(f"float32 vs float64: logits {normwise_error(logits32.double(), logits):.1e}, "
-          f"worst gradient {worst32[0]:.1e} ({worst32[1]})")
+    print(f"train loss {loss.item():.12f}")
+    print("float32 vs float64: " + ", ".join(f"{k} {v:.1e}" for k, v in err32.items())
+          + f", worst gradient {worst32[0]:.1e} ({worst32[1]})")
+    print(f"K2 x (1 + {rel:.0e} U(-1,1)): gradients move by {moved_k2[0]:.1e} ({moved_k2[1]}); "
+          f"input x (1 + {rel:.0e} U(-1,1)): {moved_x[0]:.1e} ({moved_x[1]})")
     print(f"zero-in-exact-arithmetic gradients ({len(zero_grads)}): {', '.join(zero_grads)}")
     total = 0
     for f in ("golden_config.json", "golden_weights.safetensors", "golden_input.safetensors",
@@ -291,6 +357,11 @@ def main():
         print(f"  {f:28s} {size:>9,d} bytes")
     print(f"  {'total':28s} {total:>9,d} bytes")
     assert total <= 2 * 1024 * 1024, "fixtures exceed 2 MB"
+    # the test's float32 tolerances (1e-4 outputs, 1e-3 gradients) need a model whose numbers
+    # do not hinge on rounding: fail here, not in a C++ build that happens to round differently
+    assert max(res for r in residuals.values() for res, _ in r) < 1e-6, f"Newton not converged: {residuals}"
+    assert max(err32.values()) < 1e-5 and worst32[0] < 1e-4, "float32 reference too far from float64"
+    assert moved_k2[0] < 1e-4 and moved_x[0] < 1e-4, "gradients are ill-conditioned in K2 or the input"
 
 
 if __name__ == "__main__":
