@@ -10,7 +10,7 @@
 namespace soft {
 namespace {
 
-Masked dropout_cpu(const char* op, const Tensor& x, const Shape& mask_shape, double p, Generator& gen) {
+Masked dropout_cpu(const char* /*op*/, const Tensor& x, const Shape& mask_shape, double p, Generator& gen) {
   Tensor mask;
   if (p == 1) {  // nothing kept, and no numbers drawn (as PyTorch)
     mask = zeros(mask_shape, x.dtype());
@@ -18,7 +18,7 @@ Masked dropout_cpu(const char* op, const Tensor& x, const Shape& mask_shape, dou
     mask = bernoulli(mask_shape, 1 - p, gen, x.dtype());
     mul_(mask, 1 / (1 - p));
   }
-  return {map_binary(op, x, mask, [](auto a, auto m) { return a * m; }), mask};
+  return {map_binary(BinaryOp::Mul, x, mask), mask};
 }
 
 DispatchStub<Masked(const char*, const Tensor&, const Shape&, double, Generator&)> dropout_stub(

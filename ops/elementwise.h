@@ -61,16 +61,4 @@ void cpu_binary_loop(const Tensor& a, const Tensor& b, Tensor& y, F f) {
                });
 }
 
-// A binary map with any functor f(a, b), for the CPU kernels of other ops (dropout's); CPU only.
-template <class F>
-Tensor map_binary(const char* op, const Tensor& a, const Tensor& b, F f) {
-  check_same_device(op, {&a, &b});
-  check_same_dtype(op, {&a, &b});
-  SOFT_CHECK(a.device().is_cpu(), op, ": no CUDA kernel for this op in this build (tensor on ",
-             a.device().str(), ")");
-  Tensor y = Tensor::empty(broadcast_shapes(a.shape(), b.shape(), op), a.dtype(), a.device());
-  dispatch_float(a.dtype(), op, [&](auto tag) { cpu_binary_loop<decltype(tag)>(a, b, y, f); });
-  return y;
-}
-
 }  // namespace soft
