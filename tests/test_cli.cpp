@@ -18,8 +18,10 @@
 #include "models/info.h"
 #include "models/soft.h"
 #include "tools/cli.h"
+#include "tests/temp_dir.h"
 
 using namespace soft;
+using soft::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -45,14 +47,6 @@ nlohmann::json info_json(const std::vector<std::string>& extra) {
   REQUIRE(r.code == 0);
   return nlohmann::json::parse(r.out);
 }
-
-// A scratch directory, removed with everything in it.
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("soft_test_cli_" + std::to_string(::getpid()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 std::string write_text(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;

@@ -17,27 +17,16 @@
 
 #include "nn/data/cifar.h"
 #include "nn/data/idx.h"
+#include "tests/temp_dir.h"
 
 using namespace soft;
+using soft::test::TempDir;
 using namespace soft::data;
 
 namespace {
 
 using Bytes = std::vector<unsigned char>;
 
-struct TempDir {
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "soft_data_XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return path + "/" + name; }
-  std::string path;
-};
 
 Bytes random_bytes(size_t n, unsigned seed, int max = 255) {
   std::mt19937 gen(seed);

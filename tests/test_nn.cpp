@@ -19,6 +19,7 @@
 #include "nn/soft_attention.h"
 #include "nn/state.h"
 #include "tests/op_check.h"
+#include "tests/temp_dir.h"
 
 using namespace soft;
 using namespace soft::test;
@@ -283,19 +284,6 @@ struct Top : nn::Module {
   Tensor z;
 };
 
-struct TempDir {
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "soft_nn_XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return path + "/" + name; }
-  std::string path;
-};
 
 std::shared_ptr<nn::Sequential> small_net() {
   auto net = std::make_shared<nn::Sequential>();
