@@ -62,7 +62,7 @@ void* Tensor::raw_data() const {
 }
 
 std::vector<double> Tensor::to_vector() const {
-  if (!device().is_cpu()) return to_device(*this, Device::cpu()).to_vector();
+  if (!device().is_cpu()) return to_device(detach(), Device::cpu()).to_vector();
   std::vector<double> out(numel());
   const TensorImpl& i = checked();
   Shape index(i.shape.size(), 0);
