@@ -1,0 +1,179 @@
+#include "nn/data/image_decode.h"
+
+// clang-format off
+#include <cstdio>   // jpeglib.h needs FILE and size_t first
+#include <jpeglib.h>
+#include <jerror.h>  // JWRN_JPEG_EOF
+#include <png.h>
+// clang-format on
+
+#include <csetjmp>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "core/error.h"
+
+namespace soft::data {
+namespace {
+
+std::vector<uint8_t> read_file(const std::string& path) {
+  std::error_code ec;
+  SOFT_CHECK(std::filesystem::is_regular_file(path, ec), "decode_image: ", path, ": no such file");
+  std::ifstream in(path, std::ios::binary);
+  SOFT_CHECK(in, "decode_image: ", path, ": cannot open");
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void check_dims(const std::string& path, uint64_t width, uint64_t height) {
+  SOFT_CHECK(width > 0 && height > 0, "decode_image: ", path, ": empty image (", width, "x", height, ")");
+  SOFT_CHECK(width * height <= kMaxImagePixels, "decode_image: ", path, ": image is ", width, "x", height,
+             " pixels, more than the limit of ", kMaxImagePixels);
+}
+
+// ---- JPEG: libjpeg's error_exit would exit(); ours records the message and longjmps back.
+struct JpegError {
+  jpeg_error_mgr mgr;  // first member: libjpeg hands us a jpeg_error_mgr*
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+[[noreturn]] void jpeg_fail(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+// Warnings are silent, except premature end of data: libjpeg would pad a truncated file with
+// grey, which we treat as corrupt rather than train on.
+void jpeg_message(j_common_ptr cinfo, int level) {
+  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) jpeg_fail(cinfo);
+}
+
+// Returns an empty string on success, else libjpeg's message. No C++ object with a destructor
+// lives in this frame across setjmp; `out` belongs to the caller.
+std::string decode_jpeg(const std::string& path, const std::vector<uint8_t>& bytes, Image& out) {
+  jpeg_decompress_struct cinfo;
+  JpegError err;
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = jpeg_fail;
+  err.mgr.emit_message = jpeg_message;
+  err.message[0] = '\0';
+  if (setjmp(err.jump)) {
+    jpeg_destroy_decompress(&cinfo);
+    return err.message;
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+  jpeg_read_header(&cinfo, TRUE);
+  cinfo.out_color_space = JCS_RGB;
+  if (uint64_t{cinfo.image_width} * cinfo.image_height > kMaxImagePixels || cinfo.image_width == 0) {
+    const uint64_t w = cinfo.image_width, h = cinfo.image_height;
+    jpeg_destroy_decompress(&cinfo);
+    check_dims(path, w, h);  // throws
+  }
+  jpeg_start_decompress(&cinfo);
+  out.width = cinfo.output_width;
+  out.height = cinfo.output_height;
+  out.rgb.resize(static_cast<size_t>(out.width * out.height * 3));
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW row = out.rgb.data() + static_cast<size_t>(cinfo.output_scanline) * out.width * 3;
+    jpeg_read_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  return {};
+}
+
+// ---- PNG: libpng longjmps to png_jmpbuf on error; our handlers record the message first.
+struct PngSource {
+  const std::vector<uint8_t>* bytes;
+  size_t pos = 0;
+  char message[256];
+};
+
+[[noreturn]] void png_fail(png_structp png, png_const_charp msg) {
+  auto* src = static_cast<PngSource*>(png_get_error_ptr(png));
+  std::snprintf(src->message, sizeof src->message, "%s", msg);
+  png_longjmp(png, 1);
+}
+
+void png_warn(png_structp, png_const_charp) {}
+
+void png_read_mem(png_structp png, png_bytep out, png_size_t n) {
+  auto* src = static_cast<PngSource*>(png_get_io_ptr(png));
+  if (src->bytes->size() - src->pos < n) png_error(png, "truncated file (unexpected end of data)");
+  std::memcpy(out, src->bytes->data() + src->pos, n);
+  src->pos += n;
+}
+
+std::string decode_png(const std::string& path, const std::vector<uint8_t>& bytes, Image& out) {
+  // IHDR must be the first chunk: check its size before libpng reads the chunks up to IDAT.
+  if (bytes.size() >= 24 && std::memcmp(bytes.data() + 12, "IHDR", 4) == 0) {
+    auto be32 = [&](size_t at) {
+      return (uint64_t{bytes[at]} << 24) | (uint64_t{bytes[at + 1]} << 16) | (uint64_t{bytes[at + 2]} << 8) |
+             uint64_t{bytes[at + 3]};
+    };
+    check_dims(path, be32(16), be32(20));
+  }
+  PngSource src{&bytes, 0, {}};
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_fail, png_warn);
+  SOFT_CHECK(png, "decode_image: ", path, ": out of memory creating the PNG reader");
+  png_infop info = png_create_info_struct(png);
+  if (!info) {
+    png_destroy_read_struct(&png, nullptr, nullptr);
+    throw Error(detail::concat("decode_image: ", path, ": out of memory creating the PNG reader"));
+  }
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    return src.message;
+  }
+  png_set_read_fn(png, &src, png_read_mem);
+  png_read_info(png, info);
+  const uint64_t w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+  if (w * h > kMaxImagePixels || w == 0 || h == 0) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    check_dims(path, w, h);  // throws
+  }
+  // Normalise every colour type and depth to 8-bit RGB.
+  png_set_expand(png);  // palette -> RGB, grey < 8 bits -> 8 bits, tRNS -> alpha
+  png_set_strip_16(png);
+  png_set_strip_alpha(png);
+  png_set_gray_to_rgb(png);
+  const int passes = png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+  if (png_get_rowbytes(png, info) != w * 3) png_error(png, "unexpected row size after conversion to RGB");
+  out.width = static_cast<int64_t>(w);
+  out.height = static_cast<int64_t>(h);
+  out.rgb.resize(static_cast<size_t>(w * h * 3));
+  // Row by row (each interlace pass refines the rows in place): no row-pointer array to free
+  // on the longjmp path.
+  for (int pass = 0; pass < passes; ++pass)
+    for (uint64_t y = 0; y < h; ++y) png_read_row(png, out.rgb.data() + y * w * 3, nullptr);
+  png_read_end(png, nullptr);
+  png_destroy_read_struct(&png, &info, nullptr);
+  return {};
+}
+
+}  // namespace
+
+Image decode_image(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_file(path);
+  static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  Image out;
+  std::string failure;
+  if (bytes.size() >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff) {
+    failure = decode_jpeg(path, bytes, out);
+    SOFT_CHECK(failure.empty(), "decode_image: ", path, ": corrupt or truncated JPEG (", failure, ")");
+  } else if (bytes.size() >= 8 && std::memcmp(bytes.data(), kPng, 8) == 0) {
+    failure = decode_png(path, bytes, out);
+    SOFT_CHECK(failure.empty(), "decode_image: ", path, ": corrupt or truncated PNG (", failure, ")");
+  } else {
+    throw Error(detail::concat("decode_image: ", path, ": unknown image format (", bytes.size(),
+                               " bytes, neither JPEG nor PNG magic)"));
+  }
+  return out;
+}
+
+}  // namespace soft::data
