@@ -1,0 +1,176 @@
+#include "nn/data/loader.h"
+
+#include <cstring>
+#include <numeric>
+#include <utility>
+
+namespace soft::data {
+
+namespace {
+
+// splitmix64 finaliser: a bijective mixer, so distinct (seed, epoch, batch) give unrelated seeds.
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+uint64_t epoch_seed(uint64_t seed, int64_t epoch) { return mix(seed ^ mix(static_cast<uint64_t>(epoch))); }
+
+// Distinct stream from epoch_seed (the extra constant) so the order and the transforms never share draws.
+uint64_t batch_seed(uint64_t seed, int64_t epoch, int64_t b) {
+  return mix(epoch_seed(seed, epoch) ^ mix(static_cast<uint64_t>(b) ^ 0x5bd1e9955bd1e995ull));
+}
+
+}  // namespace
+
+DataLoader::DataLoader(const Dataset& ds, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed,
+                       int workers, int prefetch)
+    : ds_(ds),
+      batch_size_(batch_size),
+      shuffle_(shuffle),
+      drop_last_(drop_last),
+      seed_(seed),
+      workers_(workers),
+      prefetch_(prefetch) {
+  const Tensor& x = ds_.images;
+  const Tensor& y = ds_.labels;
+  SOFT_CHECK(x.defined() && x.dim() == 4 && x.dtype() == DType::Float32 && x.device().is_cpu() &&
+                 x.is_contiguous(),
+             "DataLoader: ", ds_.name, ": images must be a contiguous float32 CPU [N, C, H, W] tensor");
+  SOFT_CHECK(y.defined() && y.dim() == 1 && y.dtype() == DType::Int64 && y.device().is_cpu() &&
+                 y.is_contiguous() && y.size(0) == x.size(0),
+             "DataLoader: ", ds_.name, ": labels must be a contiguous int64 CPU [N] tensor matching images ",
+             shape_str(x.shape()));
+  SOFT_CHECK(batch_size > 0, "DataLoader: batch_size = ", batch_size, " must be positive");
+  SOFT_CHECK(workers >= 1 && prefetch >= 1, "DataLoader: workers = ", workers, " and prefetch = ", prefetch,
+             " must both be at least 1");
+}
+
+DataLoader::~DataLoader() { stop_workers(); }
+
+void DataLoader::set_transform(Transform t) {
+  stop_workers();  // workers read transform_ without the lock
+  transform_ = std::move(t);
+  if (epoch_ >= 0) start_workers(delivered_);
+}
+
+int64_t DataLoader::batches_per_epoch() const {
+  const int64_t n = ds_.size();
+  return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
+}
+
+void DataLoader::start_epoch(int64_t epoch) {
+  stop_workers();
+  epoch_ = epoch;
+  const int64_t n = ds_.size();
+  order_.resize(static_cast<size_t>(n));
+  if (shuffle_) {
+    Generator gen(epoch_seed(seed_, epoch));
+    Tensor perm = randperm(n, gen);  // [N]
+    std::memcpy(order_.data(), perm.data<int64_t>(), static_cast<size_t>(n) * sizeof(int64_t));
+  } else {
+    std::iota(order_.begin(), order_.end(), int64_t{0});
+  }
+  num_batches_ = batches_per_epoch();
+  start_workers(0);
+}
+
+void DataLoader::skip_to(int64_t batch_index) {
+  SOFT_CHECK(epoch_ >= 0, "DataLoader::skip_to: call start_epoch first");
+  SOFT_CHECK(batch_index >= 0 && batch_index <= num_batches_, "DataLoader::skip_to: batch ", batch_index,
+             " is outside [0, ", num_batches_, "]");
+  stop_workers();
+  start_workers(batch_index);
+}
+
+Batch DataLoader::assemble(int64_t b) const {
+  const int64_t n = ds_.size();
+  const int64_t begin = b * batch_size_, count = std::min(batch_size_, n - begin);
+  const Shape& s = ds_.images.shape();  // [N, C, H, W]
+  const int64_t per = s[1] * s[2] * s[3];
+  Batch out;
+  out.index = b;
+  out.images = Tensor::empty({count, s[1], s[2], s[3]}, DType::Float32);
+  out.labels = Tensor::empty({count}, DType::Int64);
+  const float* src = ds_.images.data<float>();
+  const int64_t* lab = ds_.labels.data<int64_t>();
+  float* dst = out.images.data<float>();
+  int64_t* dlab = out.labels.data<int64_t>();
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t k = order_[static_cast<size_t>(begin + i)];
+    std::memcpy(dst + i * per, src + k * per, static_cast<size_t>(per) * sizeof(float));
+    dlab[i] = lab[k];
+  }
+  if (transform_) {
+    Generator gen(batch_seed(seed_, epoch_, b));
+    transform_(out, gen);
+  }
+  return out;
+}
+
+void DataLoader::worker_loop() {
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    work_cv_.wait(lk, [&] { return stop_ || claimed_ >= num_batches_ || claimed_ < delivered_ + prefetch_; });
+    if (stop_ || claimed_ >= num_batches_) return;
+    const int64_t b = claimed_++;
+    lk.unlock();
+    Slot slot;
+    try {
+      slot.batch = assemble(b);
+    } catch (...) {
+      slot.error = std::current_exception();
+    }
+    lk.lock();
+    ready_.emplace(b, std::move(slot));
+    ready_cv_.notify_all();
+  }
+}
+
+void DataLoader::start_workers(int64_t first_batch) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = false;
+    claimed_ = delivered_ = first_batch;
+    ready_.clear();
+  }
+  for (int i = 0; i < workers_; ++i) threads_.emplace_back([this] { worker_loop(); });
+}
+
+void DataLoader::stop_workers() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  // A worker mid-batch finishes that one batch, then sees stop_: joining is bounded by one batch.
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+  std::lock_guard<std::mutex> lk(mu_);
+  ready_.clear();
+}
+
+std::optional<Batch> DataLoader::next() {
+  SOFT_CHECK(epoch_ >= 0, "DataLoader::next: call start_epoch first");
+  std::unique_lock<std::mutex> lk(mu_);
+  if (delivered_ >= num_batches_) return std::nullopt;
+  // Every claimed batch gets a slot (errors included), and delivered_ < claimed_ is reached
+  // because the workers may always claim batch delivered_ (prefetch >= 1).
+  ready_cv_.wait(lk, [&] { return ready_.count(delivered_) > 0; });
+  Slot slot = std::move(ready_.extract(delivered_).mapped());
+  if (slot.error) {
+    delivered_ = num_batches_;  // the epoch ends here; workers stop claiming
+    stop_ = true;
+    lk.unlock();
+    work_cv_.notify_all();
+    std::rethrow_exception(slot.error);
+  }
+  ++delivered_;
+  lk.unlock();
+  work_cv_.notify_all();
+  return std::move(slot.batch);
+}
+
+}  // namespace soft::data
