@@ -13,17 +13,6 @@
 namespace soft::cuda {
 namespace {
 
-struct Layout {
-  int64_t B, C, S;
-  double n() const { return static_cast<double>(B * S); }  // values per channel
-};
-
-Layout layout_of(const Tensor& x) {
-  int64_t S = 1;
-  for (int64_t d = 2; d < x.dim(); ++d) S *= x.shape()[d];
-  return {x.shape()[0], x.shape()[1], S};
-}
-
 // ---- forward ----------------------------------------------------------------------------------
 
 template <class T>
@@ -89,7 +78,7 @@ __global__ void apply_kernel(const T* x, const T* scale, const T* shift, T* y, i
 
 BatchNormForward cuda_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                                  const Tensor& running_var, bool training, double eps) {
-  Layout l = layout_of(x);
+  BatchNormLayout l = batch_norm_layout(x);
   Device dev = x.device();
   BatchNormForward f{Tensor::empty(x.shape(), x.dtype(), dev), Tensor::empty({l.C}, x.dtype(), dev),
                      Tensor::empty({l.C}, x.dtype(), dev), Tensor::empty({l.C}, x.dtype(), dev)};
@@ -163,7 +152,7 @@ __global__ void dx_kernel(const T* g, const T* x, const T* mean, const T* coef, 
 
 BatchNormBackward cuda_batch_norm_backward(const Tensor& g, const Tensor& x, const Tensor& weight, const Tensor& mean,
                                            const Tensor& invstd, bool training, bool need_dx) {
-  Layout l = layout_of(x);
+  BatchNormLayout l = batch_norm_layout(x);
   Device dev = x.device();
   BatchNormBackward out{need_dx ? Tensor::empty(x.shape(), x.dtype(), dev) : Tensor(),
                         Tensor::empty({l.C}, x.dtype(), dev), Tensor::empty({l.C}, x.dtype(), dev)};

@@ -12,20 +12,6 @@
 namespace soft::cuda {
 namespace {
 
-struct Lanes {
-  int64_t outer = 1, D = 1, inner = 1;
-};
-
-Lanes lanes_of(const Shape& shape, int64_t dim) {
-  Lanes l;
-  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
-    if (d < dim) l.outer *= shape[d];
-    else if (d == dim) l.D = shape[d];
-    else l.inner *= shape[d];
-  }
-  return l;
-}
-
 // As on the CPU: y = exp(x - max) / sum(exp(x - max)); log: y = (x - max) - log(sum(exp(x - max))).
 // The max ignores NaNs (a NaN still makes its row NaN through the sum).
 template <bool Log, class T>
@@ -104,7 +90,7 @@ __global__ void backward_lanes_kernel(const T* g, const T* y, T* dx, int64_t D, 
 }
 
 template <bool Log, class T>
-void launch_forward(const T* x, T* y, const Lanes& l, cudaStream_t s) {
+void launch_forward(const T* x, T* y, const SoftmaxLanes& l, cudaStream_t s) {
   if (l.inner == 1)
     forward_rows_kernel<Log><<<static_cast<unsigned>(l.outer), row_threads(l.D), 0, s>>>(x, y, l.D);
   else
@@ -114,7 +100,7 @@ void launch_forward(const T* x, T* y, const Lanes& l, cudaStream_t s) {
 }
 
 template <bool Log, class T>
-void launch_backward(const T* g, const T* y, T* dx, const Lanes& l, cudaStream_t s) {
+void launch_backward(const T* g, const T* y, T* dx, const SoftmaxLanes& l, cudaStream_t s) {
   if (l.inner == 1)
     backward_rows_kernel<Log><<<static_cast<unsigned>(l.outer), row_threads(l.D), 0, s>>>(g, y, dx, l.D);
   else
@@ -124,7 +110,7 @@ void launch_backward(const T* g, const T* y, T* dx, const Lanes& l, cudaStream_t
 }
 
 Tensor cuda_softmax(const Tensor& x, int64_t dim, bool log) {
-  Lanes l = lanes_of(x.shape(), dim);
+  SoftmaxLanes l = softmax_lanes(x.shape(), dim);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   int device = x.device().index;
   set_device(device);
@@ -138,7 +124,7 @@ Tensor cuda_softmax(const Tensor& x, int64_t dim, bool log) {
 }
 
 Tensor cuda_softmax_backward(const Tensor& g, const Tensor& y, int64_t dim, bool log) {
-  Lanes l = lanes_of(y.shape(), dim);
+  SoftmaxLanes l = softmax_lanes(y.shape(), dim);
   Tensor dx = Tensor::empty(y.shape(), y.dtype(), y.device());
   int device = y.device().index;
   set_device(device);

@@ -13,26 +13,15 @@
 namespace soft {
 namespace {
 
-struct Layout {
-  int64_t B, C, S;
-  double n() const { return static_cast<double>(B * S); }  // values per channel
-};
-
-Layout layout_of(const Tensor& x) {
-  int64_t S = 1;
-  for (int64_t d = 2; d < x.dim(); ++d) S *= x.shape()[d];
-  return {x.shape()[0], x.shape()[1], S};
-}
-
 // Channels per thread chunk: enough that each chunk touches ~32k elements.
-int64_t channel_grain(const Layout& l) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(l.B * l.S, 1)); }
+int64_t channel_grain(const BatchNormLayout& l) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(l.B * l.S, 1)); }
 
 Tensor contiguous_or_undefined(const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); }
 
 // x [B, C, S] contiguous; weight, bias [C] or undefined; running_mean/var [C] read in eval only.
 BatchNormForward forward_cpu(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                              const Tensor& running_var, bool training, double eps) {
-  Layout l = layout_of(x);
+  BatchNormLayout l = batch_norm_layout(x);
   BatchNormForward f{Tensor::empty(x.shape(), x.dtype()), Tensor::empty({l.C}, x.dtype()),
                      Tensor::empty({l.C}, x.dtype()), Tensor::empty({l.C}, x.dtype())};
   dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
@@ -87,7 +76,7 @@ BatchNormForward forward_cpu(const Tensor& x, const Tensor& weight, const Tensor
 // (the running statistics are constants). dweight = sum(g*xhat), dbias = sum(g).
 BatchNormBackward backward_cpu(const Tensor& g, const Tensor& x, const Tensor& weight, const Tensor& mean,
                                const Tensor& invstd, bool training, bool need_dx) {
-  Layout l = layout_of(x);
+  BatchNormLayout l = batch_norm_layout(x);
   BatchNormBackward out{need_dx ? Tensor::empty(x.shape(), x.dtype()) : Tensor(),
                         Tensor::empty({l.C}, x.dtype()), Tensor::empty({l.C}, x.dtype())};
   dispatch_float(x.dtype(), "batch_norm_backward", [&](auto tag) {
@@ -153,7 +142,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
   SOFT_CHECK(training || running_mean.defined(), "batch_norm: eval mode needs running_mean and running_var");
   check_same_device("batch_norm", {&x, &weight, &bias, &running_mean, &running_var});
   check_same_dtype("batch_norm", {&x, &weight, &bias, &running_mean, &running_var});
-  Layout l = layout_of(x);
+  BatchNormLayout l = batch_norm_layout(x);
   SOFT_CHECK(!training || l.B * l.S > 1, "batch_norm: expected more than 1 value per channel when training, ",
              "got input of shape ", shape_str(x.shape()));
 

@@ -5,6 +5,18 @@
 
 namespace soft {
 
+// x [B, C, ...] seen as [B, C, S], S the product of the spatial dims.
+struct BatchNormLayout {
+  int64_t B, C, S;
+  double n() const { return static_cast<double>(B * S); }  // values per channel
+};
+
+inline BatchNormLayout batch_norm_layout(const Tensor& x) {
+  int64_t S = 1;
+  for (int64_t d = 2; d < x.dim(); ++d) S *= x.shape()[d];
+  return {x.shape()[0], x.shape()[1], S};
+}
+
 struct BatchNormForward {
   Tensor y;             // x's shape
   Tensor mean, invstd;  // [C]: the statistics used (batch or running), saved for backward

@@ -18,24 +18,10 @@ namespace {
 
 constexpr int64_t kLanes = 64;
 
-struct Lanes {
-  int64_t outer = 1, D = 1, inner = 1;
-};
-
-Lanes lanes_of(const Shape& shape, int64_t dim) {
-  Lanes l;
-  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
-    if (d < dim) l.outer *= shape[d];
-    else if (d == dim) l.D = shape[d];
-    else l.inner *= shape[d];
-  }
-  return l;
-}
-
 // Calls block(W, offset, w) for every block of lanes, in parallel. W is a compile-time width:
 // 1 for a contiguous row (inner == 1), 0 for a run of w <= kLanes lanes at stride inner.
 template <class F>
-void for_each_block(const Lanes& l, F&& block) {
+void for_each_block(const SoftmaxLanes& l, F&& block) {
   if (l.inner == 1) {
     parallel_for(0, l.outer, std::max<int64_t>(1, 32768 / std::max<int64_t>(l.D, 1)), [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) block(std::integral_constant<int64_t, 1>{}, r * l.D, int64_t{1});
@@ -106,7 +92,7 @@ void backward_block(const T* g, const T* y, T* dx, int64_t D, int64_t inner, int
 
 // x contiguous; softmax over `dim`.
 Tensor forward_cpu(const Tensor& x, int64_t dim, bool log) {
-  Lanes l = lanes_of(x.shape(), dim);
+  SoftmaxLanes l = softmax_lanes(x.shape(), dim);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), log ? "log_softmax" : "softmax", [&](auto tag) {
     using T = decltype(tag);
@@ -122,7 +108,7 @@ Tensor forward_cpu(const Tensor& x, int64_t dim, bool log) {
 
 // g, y contiguous (y the forward's output).
 Tensor backward_cpu(const Tensor& g, const Tensor& y, int64_t dim, bool log) {
-  Lanes l = lanes_of(y.shape(), dim);
+  SoftmaxLanes l = softmax_lanes(y.shape(), dim);
   Tensor dx = Tensor::empty(y.shape(), y.dtype());
   dispatch_float(y.dtype(), log ? "log_softmax_backward" : "softmax_backward", [&](auto tag) {
     using T = decltype(tag);
