@@ -151,13 +151,13 @@ TEST_CASE("cuda: newton_inverse (journal form) matches the CPU on landmark kerne
     // amplified by the conditioning of K2 + 0.01 I, differs in the 5th-6th significant digit.
     Tolerance fwd = f32 ? Tolerance{1e-4, 1e-3} : Tolerance{1e-9, 1e-9};
     Tolerance bwd = f32 ? Tolerance{2e-3, 1e-3} : Tolerance{1e-8, 1e-9};
-    // The model's m = 49 (all four matrices in shared memory).
+    // The model's m = 49 (the one-kernel path, all four matrices in shared memory).
     Tensor k49 = landmark_kernel({4, 2, 49, 32}, 0.25, 11, dtype);
     expect_gpu_matches_cpu(newton(20), {k49.detach()}, fwd);
     expect_gpu_matches_cpu(newton(20), {k49}, bwd);
     expect_gpu_matches_cpu(newton(0), {k49.detach()}, fwd);  // V = alpha P
     expect_gpu_matches_cpu(newton(3), {k49.detach()}, fwd);
-    // m = 8, and m = 128 (float32: P in global memory; float64: only V in shared memory).
+    // m = 8 (one kernel), and m = 128 (batched cuBLAS products).
     expect_gpu_matches_cpu(newton(20), {landmark_kernel({3, 2, 8, 32}, 0.3, 12, dtype)}, bwd);
     expect_gpu_matches_cpu(newton(20), {landmark_kernel({2, 2, 128, 32}, 0.5, 13, dtype)}, bwd);
     // A non-symmetric input.
@@ -168,9 +168,10 @@ TEST_CASE("cuda: newton_inverse (journal form) matches the CPU on landmark kerne
     l.requires_grad_(true);
     expect_gpu_matches_cpu([](const Inputs& x) { return newton_inverse(gaussian_kernel(x[0], x[0]), 20); }, {l}, bwd);
   }
-  // m = 180 in float64: every matrix in global memory.
+  // m = 180 in float64, batched cuBLAS products, an odd and an even number of iterations.
   Tensor big = landmark_kernel({1, 180, 32}, 0.6, 15, DType::Float64);
   expect_gpu_matches_cpu(newton(6), {big.detach()}, {1e-9, 1e-9});
+  expect_gpu_matches_cpu(newton(7), {big.detach()}, {1e-9, 1e-9});
 }
 
 TEST_CASE("cuda: newton_inverse (NeurIPS form, composed of other ops) matches the CPU") {
