@@ -2,9 +2,12 @@
 // How an op picks its kernel. Dtype: dispatch_float hands the kernel a float or double tag.
 // Device: a DispatchStub holds one kernel per backend; the CPU kernel is given where the op is
 // defined, the CUDA backend registers its own under the stub's name when it is built.
+#include <string>
+#include <type_traits>
 #include <typeinfo>
 
 #include "core/tensor.h"
+#include "ops/kernel_profile.h"
 
 namespace soft {
 
@@ -25,6 +28,20 @@ decltype(auto) dispatch_float(DType dtype, const char* op, F&& body) {
 void register_cuda_kernel(const char* name, const std::type_info& signature, void* kernel);
 void* find_cuda_kernel(const char* name, const std::type_info& signature);  // null when none
 
+// " [2, 3] [3]": the shapes of the Tensor arguments, for the kernel profiler.
+template <class... A>
+std::string tensor_shapes(const A&... args) {
+  std::string out;
+  auto add = [&out](const auto& a) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(a)>, Tensor>) {
+      out += ' ';
+      out += shape_str(a.shape());
+    }
+  };
+  (add(args), ...);
+  return out;
+}
+
 template <class Signature> class DispatchStub;
 
 template <class R, class... Args>
@@ -34,10 +51,17 @@ class DispatchStub<R(Args...)> {
   DispatchStub(const char* name, Kernel cpu) : name_(name), cpu_(cpu) {}
 
   R operator()(Device device, Args... args) const {
-    if (device.is_cpu()) return cpu_(args...);
-    if (!cuda_) cuda_ = reinterpret_cast<Kernel>(find_cuda_kernel(name_, typeid(R(Args...))));
-    SOFT_CHECK(cuda_, name_, ": no CUDA kernel for this op in this build (tensor on ", device.str(), ")");
-    return cuda_(args...);
+    Kernel kernel = cpu_;
+    if (!device.is_cpu()) {
+      if (!cuda_) cuda_ = reinterpret_cast<Kernel>(find_cuda_kernel(name_, typeid(R(Args...))));
+      SOFT_CHECK(cuda_, name_, ": no CUDA kernel for this op in this build (tensor on ", device.str(), ")");
+      kernel = cuda_;
+    }
+    if (kernel_profiling()) {
+      KernelTimer timer(name_, device, kernel_profile() == KernelProfile::ByShapes ? tensor_shapes(args...) : "");
+      return kernel(args...);
+    }
+    return kernel(args...);
   }
 
  private:
