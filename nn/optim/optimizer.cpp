@@ -1,4 +1,5 @@
-// AdamW and SGD: one fused pass per parameter tensor; parameter groups as timm.
+// AdamW and SGD: one fused update call per parameter group (nn/optim/optim_kernels.h); parameter
+// groups as timm.
 #include "nn/optim/optimizer.h"
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 
 #include "autograd/grad_mode.h"
 #include "core/parallel.h"
+#include "nn/optim/optim_kernels.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -80,67 +82,61 @@ void Optimizer::load_state(const std::vector<NamedTensor>& state) {
 
 namespace {
 
-struct AdamWCoeffs {
-  double lr, weight_decay, beta1, beta2, eps, bias_correction1, bias_correction2;
-};
-
-// p, g, m, v contiguous with the same shape and dtype. Same operation order as PyTorch's
-// single-tensor AdamW: decay, moments, then p -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps).
-void cpu_adamw(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, const AdamWCoeffs& c) {
-  dispatch_float(p.dtype(), "adamw", [&](auto tag) {
-    using T = decltype(tag);
-    T* pp = p.data<T>();
-    const T* gp = g.data<T>();
-    T* mp = m.data<T>();
-    T* vp = v.data<T>();
-    const T decay = static_cast<T>(1.0 - c.lr * c.weight_decay);
-    const T b1 = static_cast<T>(c.beta1), b2 = static_cast<T>(c.beta2);
-    const T one_b1 = static_cast<T>(1.0 - c.beta1), one_b2 = static_cast<T>(1.0 - c.beta2);
-    const T step_size = static_cast<T>(c.lr / c.bias_correction1);
-    const T bc2_sqrt = static_cast<T>(std::sqrt(c.bias_correction2));
-    const T eps = static_cast<T>(c.eps);
-    parallel_for(0, p.numel(), 1 << 15, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        T gi = gp[i];
-        T mi = b1 * mp[i] + one_b1 * gi;
-        T vi = b2 * vp[i] + one_b2 * gi * gi;
-        mp[i] = mi;
-        vp[i] = vi;
-        pp[i] = pp[i] * decay - step_size * (mi / (std::sqrt(vi) / bc2_sqrt + eps));
-      }
-    });
-  });
-}
-
-struct SgdCoeffs {
-  double lr, weight_decay, momentum;
-  bool nesterov, first;  // first: the buffer is initialised to the (decayed) gradient
-};
-
-// p, g, buf contiguous with the same shape and dtype; buf unused (may be undefined) when momentum is 0.
-void cpu_sgd(Tensor& p, const Tensor& g, Tensor& buf, const SgdCoeffs& c) {
-  dispatch_float(p.dtype(), "sgd", [&](auto tag) {
-    using T = decltype(tag);
-    T* pp = p.data<T>();
-    const T* gp = g.data<T>();
-    T* bp = c.momentum != 0.0 ? buf.data<T>() : nullptr;
-    const T lr = static_cast<T>(c.lr), wd = static_cast<T>(c.weight_decay), mu = static_cast<T>(c.momentum);
-    parallel_for(0, p.numel(), 1 << 15, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        T d = gp[i] + wd * pp[i];
-        if (bp) {
-          T bi = c.first ? d : mu * bp[i] + d;
-          bp[i] = bi;
-          d = c.nesterov ? d + mu * bi : bi;
+void cpu_adamw(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, const std::vector<Tensor>& exp_avg,
+               const std::vector<Tensor>& exp_avg_sq, const AdamWCoeffs& c) {
+  for (size_t k = 0; k < params.size(); ++k) {
+    dispatch_float(params[k].dtype(), "adamw", [&](auto tag) {
+      using T = decltype(tag);
+      T* pp = params[k].data<T>();
+      const T* gp = grads[k].data<T>();
+      T* mp = exp_avg[k].data<T>();
+      T* vp = exp_avg_sq[k].data<T>();
+      const T decay = static_cast<T>(1.0 - c.lr * c.weight_decay);
+      const T b1 = static_cast<T>(c.beta1), b2 = static_cast<T>(c.beta2);
+      const T one_b1 = static_cast<T>(1.0 - c.beta1), one_b2 = static_cast<T>(1.0 - c.beta2);
+      const T step_size = static_cast<T>(c.lr / c.bias_correction1);
+      const T bc2_sqrt = static_cast<T>(std::sqrt(c.bias_correction2));
+      const T eps = static_cast<T>(c.eps);
+      parallel_for(0, params[k].numel(), 1 << 15, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          T gi = gp[i];
+          T mi = b1 * mp[i] + one_b1 * gi;
+          T vi = b2 * vp[i] + one_b2 * gi * gi;
+          mp[i] = mi;
+          vp[i] = vi;
+          pp[i] = pp[i] * decay - step_size * (mi / (std::sqrt(vi) / bc2_sqrt + eps));
         }
-        pp[i] -= lr * d;
-      }
+      });
     });
-  });
+  }
 }
 
-DispatchStub<void(Tensor&, const Tensor&, Tensor&, Tensor&, const AdamWCoeffs&)> adamw_stub("adamw_step", cpu_adamw);
-DispatchStub<void(Tensor&, const Tensor&, Tensor&, const SgdCoeffs&)> sgd_stub("sgd_step", cpu_sgd);
+void cpu_sgd(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+             const std::vector<Tensor>& momentum_buffers, const SgdCoeffs& c) {
+  for (size_t k = 0; k < params.size(); ++k) {
+    dispatch_float(params[k].dtype(), "sgd", [&](auto tag) {
+      using T = decltype(tag);
+      T* pp = params[k].data<T>();
+      const T* gp = grads[k].data<T>();
+      T* bp = momentum_buffers.empty() ? nullptr : momentum_buffers[k].data<T>();
+      const T lr = static_cast<T>(c.lr), wd = static_cast<T>(c.weight_decay), mu = static_cast<T>(c.momentum);
+      parallel_for(0, params[k].numel(), 1 << 15, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          T d = gp[i] + wd * pp[i];
+          if (bp) {
+            T bi = mu * bp[i] + d;
+            bp[i] = bi;
+            d = c.nesterov ? d + mu * bi : bi;
+          }
+          pp[i] -= lr * d;
+        }
+      });
+    });
+  }
+}
+
+DispatchStub<AdamWStep> adamw_stub("adamw_step", cpu_adamw);
+DispatchStub<SgdStep> sgd_stub("sgd_step", cpu_sgd);
 
 // The gradient of p, checked and made contiguous.
 Tensor grad_of(const std::string& name, const Tensor& p) {
@@ -163,16 +159,20 @@ void AdamW::step() {
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     AdamWCoeffs c{lr_, groups_[gi].weight_decay, beta1, beta2, eps, 1.0 - std::pow(beta1, t),
                   1.0 - std::pow(beta2, t)};
+    std::vector<Tensor> params, grads, exp_avg, exp_avg_sq;  // the parameters with a gradient
     for (size_t i = 0; i < groups_[gi].params.size(); ++i) {
       auto& [name, p] = groups_[gi].params[i];
       if (!p.grad().defined()) continue;
-      Tensor g = grad_of(name, p);
       Tensor& m = buffer(gi, i, "exp_avg");
       Tensor& v = buffer(gi, i, "exp_avg_sq");
       if (!m.defined()) m = zeros_like(p);
       if (!v.defined()) v = zeros_like(p);
-      adamw_stub(p.device(), p, g, m, v, c);
+      params.push_back(p);
+      grads.push_back(grad_of(name, p));
+      exp_avg.push_back(m);
+      exp_avg_sq.push_back(v);
     }
+    if (!params.empty()) adamw_stub(params[0].device(), params, grads, exp_avg, exp_avg_sq, c);
   }
 }
 
@@ -185,16 +185,20 @@ void SGD::step() {
   NoGradGuard no_grad;
   ++step_;
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    std::vector<Tensor> params, grads, buffers;  // the parameters with a gradient
     for (size_t i = 0; i < groups_[gi].params.size(); ++i) {
       auto& [name, p] = groups_[gi].params[i];
       if (!p.grad().defined()) continue;
-      Tensor g = grad_of(name, p);
-      Tensor none;
-      Tensor& buf = momentum != 0.0 ? buffer(gi, i, "momentum_buffer") : none;
-      bool first = momentum != 0.0 && !buf.defined();
-      if (first) buf = Tensor::empty(p.shape(), p.dtype(), p.device());
-      sgd_stub(p.device(), p, g, buf, SgdCoeffs{lr_, groups_[gi].weight_decay, momentum, nesterov, first});
+      params.push_back(p);
+      grads.push_back(grad_of(name, p));
+      if (momentum != 0.0) {
+        Tensor& buf = buffer(gi, i, "momentum_buffer");
+        if (!buf.defined()) buf = zeros_like(p);
+        buffers.push_back(buf);
+      }
     }
+    if (!params.empty())
+      sgd_stub(params[0].device(), params, grads, buffers, SgdCoeffs{lr_, groups_[gi].weight_decay, momentum, nesterov});
   }
 }
 

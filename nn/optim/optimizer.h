@@ -2,9 +2,10 @@
 // Optimisers with PyTorch's update rules (AdamW, SGD with momentum), parameter groups as timm's
 // create_optimizer builds them, and a state that checkpoints under names.
 //
-// Each step is one fused CPU loop per parameter tensor (weight decay, moment updates and the
-// parameter update in a single pass over memory), behind a DispatchStub so a CUDA kernel can be
-// plugged in. Parameters without a gradient are skipped, as in PyTorch.
+// Each step updates a parameter group with one fused kernel call (weight decay, moment updates and
+// the parameter update in a single pass over memory; nn/optim/optim_kernels.h): a loop per tensor
+// on the CPU, one multi-tensor kernel launch on the GPU (cuda/optim.cu). Parameters without a
+// gradient are skipped, as in PyTorch.
 #include <map>
 #include <set>
 #include <string>
