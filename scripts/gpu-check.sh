@@ -1,46 +1,68 @@
 #!/usr/bin/env bash
-# One command for a GPU machine: builds with CUDA, runs every test (the CUDA ones included),
-# runs compute-sanitizer memcheck on the CUDA tests, runs the GPU benchmarks next to PyTorch
+# One command for a GPU machine: builds with CUDA, runs every CUDA test, runs compute-sanitizer
+# memcheck on the CUDA tests and on a short training run, runs the GPU benchmarks next to PyTorch
 # eager on the same card, and prints a short table last. Aim: under 8 minutes on an H100.
 #
-#   bash scripts/gpu-check.sh            # from the repository root
+#   bash scripts/gpu-check.sh                  # from the repository root: build, then check
+#   bash scripts/gpu-check.sh --prebuilt DIR   # use soft_tests and gpu_bench from DIR (built on
+#                                              # another machine with -DSOFT_CUDA=ON) when the GPU
+#                                              # machine lacks the build's Debian packages
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/cuda/bin"
 BUILD=build-gpu
+PREBUILT=""
+if [ "${1:-}" = "--prebuilt" ]; then PREBUILT=$2; fi
 JOBS=$(nproc)
 LOG=$BUILD/gpu-check.log
 mkdir -p $BUILD
 : > $LOG
 summary=()
-step() {  # step NAME COMMAND...: runs it, logs it, records PASS/FAIL with the time taken
-  local name=$1; shift
-  local start=$SECONDS
+step() {  # step NAME SECONDS COMMAND...: runs it with a time limit, logs it, records PASS/FAIL
+  local name=$1 limit=$2; shift 2
+  local start=$SECONDS status
   echo "== $name: $*" | tee -a $LOG
-  if "$@" >> $LOG 2>&1; then summary+=("$(printf '%-34s PASS %5ds' "$name" $((SECONDS - start)))")
-  else summary+=("$(printf '%-34s FAIL %5ds  (see %s)' "$name" $((SECONDS - start)) "$LOG")"); fi
+  timeout "$limit" "$@" >> $LOG 2>&1
+  status=$?
+  local verdict=PASS
+  if [ $status -eq 124 ]; then verdict="TIMEOUT after ${limit}s"; elif [ $status -ne 0 ]; then verdict="FAIL ($status)"; fi
+  summary+=("$(printf '%-36s %-18s %5ds' "$name" "$verdict" $((SECONDS - start)))")
   tail -n 5 $LOG
 }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a $LOG
-step "configure (CUDA, sm_90)" cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DSOFT_CUDA=ON \
-  -DCMAKE_CUDA_ARCHITECTURES=90
-step "build" cmake --build $BUILD -j "$JOBS"
-step "CUDA tests" $BUILD/tests/soft_tests --test-case='cuda:*'
-step "all tests (ctest)" ctest --test-dir $BUILD -j "$JOBS" --output-on-failure
-if command -v compute-sanitizer >/dev/null; then
-  step "compute-sanitizer memcheck" compute-sanitizer --tool memcheck --error-exitcode 1 \
-    $BUILD/tests/soft_tests --test-case='cuda:*'
+if [ -z "$PREBUILT" ]; then
+  step "configure (CUDA, sm_90)" 300 cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DSOFT_CUDA=ON \
+    -DCMAKE_CUDA_ARCHITECTURES=90
+  step "build" 600 cmake --build $BUILD -j "$JOBS" --target soft_tests gpu_bench soft_cli
+  TESTS=$BUILD/tests/soft_tests
+  BENCH=$BUILD/bench/gpu_bench
 else
-  summary+=("compute-sanitizer memcheck         SKIP (not on PATH)")
+  TESTS=$PREBUILT/soft_tests
+  BENCH=$PREBUILT/gpu_bench
 fi
 
+step "CUDA tests" 240 $TESTS --test-case='cuda:*'
 bench=$BUILD/bench-results.txt
 : > $bench
-step "bench: soft.cpp train soft_tiny" sh -c "$BUILD/bench/gpu_bench train --model soft_tiny --img 224 --batch 128 --steps 10 | tee -a $bench"
-step "bench: torch train soft_tiny" sh -c "python3 bench/torch_soft_gpu.py train --model soft_tiny --img 224 --batch 128 --steps 10 | tee -a $bench"
-step "bench: soft.cpp attention sweep" sh -c "$BUILD/bench/gpu_bench attn --tokens 1024,4096,16384,65536 | tee -a $bench"
-step "bench: torch attention sweep" sh -c "python3 bench/torch_soft_gpu.py attn --tokens 1024,4096,16384,65536 | tee -a $bench"
+step "bench: soft.cpp train soft_tiny" 120 sh -c "$BENCH train --model soft_tiny --img 224 --batch 128 --steps 10 | tee -a $bench"
+step "bench: torch train soft_tiny" 120 sh -c "python3 bench/torch_soft_gpu.py train --model soft_tiny --img 224 --batch 128 --steps 10 | tee -a $bench"
+# Where a step's time goes, kernel by kernel (each call synchronised: ranks kernels, slows the step).
+step "profile: soft_tiny step kernels" 120 sh -c "SOFT_PROFILE_KERNELS=1 $BENCH train --model soft_tiny --img 224 --batch 128 --steps 2"
+step "bench: soft.cpp attention sweep" 120 sh -c "$BENCH attn --tokens 1024,4096,16384,65536 | tee -a $bench"
+step "bench: torch attention sweep" 120 sh -c "python3 bench/torch_soft_gpu.py attn --tokens 1024,4096,16384,65536 | tee -a $bench"
+
+if command -v compute-sanitizer >/dev/null; then
+  # The whole-model test is covered by the short training run below, which is faster under memcheck.
+  step "memcheck: CUDA op tests" 150 compute-sanitizer --tool memcheck --error-exitcode 1 \
+    $TESTS --test-case='cuda:*' --test-case-exclude='*soft_tiny*'
+  step "memcheck: training steps" 120 compute-sanitizer --tool memcheck --error-exitcode 1 \
+    $BENCH train --model soft_tiny --img 64 --batch 4 --steps 2
+  step "racecheck: CUDA op tests" 150 compute-sanitizer --tool racecheck --error-exitcode 1 \
+    $TESTS --test-case='cuda:*' --test-case-exclude='*soft_tiny*'
+else
+  summary+=("compute-sanitizer                    SKIP (not on PATH)")
+fi
 
 echo
 echo "== benchmark results ($(nvidia-smi --query-gpu=name --format=csv,noheader | head -1))"
@@ -48,16 +70,16 @@ python3 - "$bench" <<'PY'
 import re, sys
 rows = {}
 for line in open(sys.argv[1]):
-    m = re.match(r"(soft|torch) (.*): ([0-9.]+) (images/s|ms)", line.strip())
+    m = re.match(r"(soft|torch) (.*): ([0-9.]+) (images/s|ms)(.*)", line.strip())
     if m:
-        rows.setdefault(m.group(2), {})[m.group(1)] = (float(m.group(3)), m.group(4))
+        rows.setdefault(m.group(2), {})[m.group(1)] = (float(m.group(3)), m.group(4), m.group(5))
 for key, v in rows.items():
     if "soft" in v and "torch" in v:
-        (a, unit), (b, _) = v["soft"], v["torch"]
+        (a, unit, extra_a), (b, _, extra_b) = v["soft"], v["torch"]
         ratio = a / b if unit == "images/s" else b / a
-        print(f"{key:50s} soft.cpp {a:10.2f} {unit:9s} torch {b:10.2f}  speed-up {ratio:5.2f}x")
+        print(f"{key:46s} soft.cpp {a:9.2f}{extra_a:16s} torch {b:9.2f}{extra_b:16s} speed-up {ratio:5.2f}x")
     else:
-        print(f"{key:50s} {v}")
+        print(f"{key:46s} {v}")
 PY
 echo
 echo "== summary"
