@@ -28,14 +28,14 @@ decltype(auto) dispatch_float(DType dtype, const char* op, F&& body) {
 void register_cuda_kernel(const char* name, const std::type_info& signature, void* kernel);
 void* find_cuda_kernel(const char* name, const std::type_info& signature);  // null when none
 
-// " [2, 3] [3]": the shapes of the Tensor arguments, for the kernel profiler.
+// " [2, 3] [3] -": the shapes of the Tensor arguments ("-" when undefined), for the kernel profiler.
 template <class... A>
 std::string tensor_shapes(const A&... args) {
   std::string out;
   auto add = [&out](const auto& a) {
     if constexpr (std::is_same_v<std::decay_t<decltype(a)>, Tensor>) {
       out += ' ';
-      out += shape_str(a.shape());
+      out += a.defined() ? shape_str(a.shape()) : "-";
     }
   };
   (add(args), ...);
