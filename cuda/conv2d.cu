@@ -1,9 +1,11 @@
 // CUDA kernels of ops/conv2d.cpp: the forward and both gradients are cuDNN calls on NCHW
 // float/double tensors, groups through the convolution descriptor. Each (direction, shapes,
-// params, dtype, device) picks its algorithm on first use from cuDNN's heuristics (as PyTorch
-// does without benchmark mode), trying the candidates in order until one runs, and keeps it in
-// a map. float32 runs with CUDNN_FMA_MATH: cuDNN's default math allows TF32 tensor cores on
-// Ampere and later, which would miss the CPU by ~1e-3.
+// params, dtype, device) picks its algorithm on first use by timing cuDNN's algorithms on the
+// actual tensors (cudnnFind*, as PyTorch's benchmark mode), trying them fastest first until one
+// runs, and keeps it in a map. float32 runs with CUDNN_FMA_MATH: cuDNN's default math allows TF32
+// tensor cores on Ampere and later, which would miss the CPU by ~1e-3. Under AutocastBf16
+// (ops/autocast.h) the operands are rounded to bfloat16 and the convolution runs on the tensor
+// cores with float32 accumulation; its bfloat16 result is converted to float32.
 // A build without cuDNN registers nothing here: ops/conv2d.cpp then reports that GPU
 // convolutions need cuDNN.
 #ifdef SOFT_HAS_CUDNN
@@ -14,6 +16,7 @@
 #include <mutex>
 #include <vector>
 
+#include "cuda/bf16.h"
 #include "cuda/check.h"
 #include "cuda/context.h"
 #include "ops/dispatch.h"
@@ -41,7 +44,8 @@ class ConvDescriptors {
     for (const Shape* s : {&x, &w, &y})
       SOFT_CHECK(numel_of(*s) <= INT_MAX, "conv2d: cuDNN takes tensors of at most 2^31 - 1 elements, got ",
                  shape_str(*s));
-    type_ = dtype == DType::Float32 ? CUDNN_DATA_FLOAT : CUDNN_DATA_DOUBLE;
+    type_ = dtype == DType::Float32 ? CUDNN_DATA_FLOAT : dtype == DType::Float64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_BFLOAT16;
+    cudnnDataType_t compute = type_ == CUDNN_DATA_BFLOAT16 ? CUDNN_DATA_FLOAT : type_;
     SOFT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x_.h));
     SOFT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y_.h));
     SOFT_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w_.h));
@@ -50,9 +54,10 @@ class ConvDescriptors {
     SOFT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y_.h, CUDNN_TENSOR_NCHW, type_, i(y[0]), i(y[1]), i(y[2]), i(y[3])));
     SOFT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w_.h, type_, CUDNN_TENSOR_NCHW, i(w[0]), i(w[1]), i(w[2]), i(w[3])));
     SOFT_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv_.h, i(p.padding[0]), i(p.padding[1]), i(p.stride[0]),
-                                                     i(p.stride[1]), 1, 1, CUDNN_CROSS_CORRELATION, type_));
+                                                     i(p.stride[1]), 1, 1, CUDNN_CROSS_CORRELATION, compute));
     SOFT_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv_.h, i(p.groups)));
-    set_math(type_ == CUDNN_DATA_FLOAT ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH);
+    set_math(type_ == CUDNN_DATA_FLOAT ? CUDNN_FMA_MATH : type_ == CUDNN_DATA_BFLOAT16 ? CUDNN_TENSOR_OP_MATH
+                                                                                     : CUDNN_DEFAULT_MATH);
   }
 
   void set_math(cudnnMathType_t math) { SOFT_CUDNN_CHECK(cudnnSetConvolutionMathType(conv_.h, math)); }
@@ -91,7 +96,7 @@ std::map<ChoiceKey, Choice> choices;  // guarded by choices_mutex
 
 constexpr int kMaxCandidates = 16;  // more than any direction's algorithm count
 
-// The heuristics' supported results in their order, float32 ones only on FMA math (never TF32).
+// The supported results in cuDNN's order (fastest first), float32 ones only on FMA math (never TF32).
 template <class Perf>
 std::vector<Choice> usable(const Perf* perfs, int count, cudnnDataType_t type) {
   std::vector<Choice> out;
@@ -100,6 +105,8 @@ std::vector<Choice> usable(const Perf* perfs, int count, cudnnDataType_t type) {
       out.push_back({static_cast<int>(perfs[k].algo), perfs[k].mathType, 0});
   return out;
 }
+
+constexpr size_t kSearchWorkspace = size_t(256) << 20;  // the most workspace an algorithm may use
 
 // Workspace from the caching allocator (int64 elements: the allocator deals in tensors).
 Tensor workspace(size_t bytes, int device) {
@@ -141,12 +148,12 @@ void run_conv(const char* op, const ChoiceKey& key, int device, ConvDescriptors&
                              "convolution (last status: ", cudnnGetErrorString(last), ")"));
 }
 
-// alpha = 1, beta = 0 in the data type: cuDNN reads them as float for float data, double for double.
+// alpha = 1, beta = 0: cuDNN reads them as double for double data, else as float.
 struct Scalars {
   float f1 = 1, f0 = 0;
   double d1 = 1, d0 = 0;
-  const void* one(cudnnDataType_t t) const { return t == CUDNN_DATA_FLOAT ? static_cast<const void*>(&f1) : &d1; }
-  const void* zero(cudnnDataType_t t) const { return t == CUDNN_DATA_FLOAT ? static_cast<const void*>(&f0) : &d0; }
+  const void* one(cudnnDataType_t t) const { return t != CUDNN_DATA_DOUBLE ? static_cast<const void*>(&f1) : &d1; }
+  const void* zero(cudnnDataType_t t) const { return t != CUDNN_DATA_DOUBLE ? static_cast<const void*>(&f0) : &d0; }
 };
 
 // y [B, C, plane] += bias [C].
@@ -170,17 +177,21 @@ void cuda_conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Con
   if (y.numel() == 0) return;
   int device = y.device().index;
   set_device(device);
-  Tensor xc = x.contiguous(), wc = w.contiguous();
-  ConvDescriptors d(x.shape(), w.shape(), y.shape(), p, x.dtype());
+  bool bf16 = use_bf16(x.dtype());
+  Tensor xc = bf16 ? to_bf16(x) : x.contiguous(), wc = bf16 ? to_bf16(w) : w.contiguous();
+  Tensor yc = bf16 ? Tensor::empty(y.shape(), DType::BFloat16, y.device()) : y;  // what cuDNN writes
+  ConvDescriptors d(x.shape(), w.shape(), y.shape(), p, xc.dtype());
   cudnnHandle_t h = cudnn(device);
   Scalars s;
   run_conv(
-      "conv2d", key_of(Direction::Forward, device, x.dtype(), x.shape(), w.shape(), p), device, d,
+      "conv2d", key_of(Direction::Forward, device, xc.dtype(), x.shape(), w.shape(), p), device, d,
       [&] {
         cudnnConvolutionFwdAlgoPerf_t perfs[kMaxCandidates];
         int count = 0;
-        SOFT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, d.x(), d.w(), d.conv(), d.y(), kMaxCandidates,
-                                                                &count, perfs));
+        Tensor ws = workspace(kSearchWorkspace, device);
+        SOFT_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, d.x(), xc.raw_data(), d.w(), wc.raw_data(), d.conv(),
+                                                                d.y(), yc.raw_data(), kMaxCandidates, &count, perfs,
+                                                                ws.raw_data(), kSearchWorkspace));
         return usable(perfs, count, d.type());
       },
       [&](int algo, size_t* bytes) {
@@ -190,8 +201,9 @@ void cuda_conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Con
       [&](int algo, void* ws, size_t bytes) {
         return cudnnConvolutionForward(h, s.one(d.type()), d.x(), xc.raw_data(), d.w(), wc.raw_data(), d.conv(),
                                        static_cast<cudnnConvolutionFwdAlgo_t>(algo), ws, bytes, s.zero(d.type()),
-                                       d.y(), y.raw_data());
+                                       d.y(), yc.raw_data());
       });
+  if (bf16) copy_converted(y, yc);
   if (!bias.defined()) return;
   Tensor bc = bias.contiguous();
   int64_t n = y.numel(), channels = y.size(1), plane = y.size(2) * y.size(3);
@@ -208,17 +220,21 @@ void cuda_conv2d_grad_input(const Tensor& gy, const Tensor& w, const Conv2dParam
   int device = dx.device().index;
   set_device(device);
   if (gy.numel() == 0) return zero(dx, device);  // no output channels: nothing reads x
-  Tensor gc = gy.contiguous(), wc = w.contiguous();
-  ConvDescriptors d(dx.shape(), w.shape(), gy.shape(), p, gy.dtype());
+  bool bf16 = use_bf16(gy.dtype());
+  Tensor gc = bf16 ? to_bf16(gy) : gy.contiguous(), wc = bf16 ? to_bf16(w) : w.contiguous();
+  Tensor dxc = bf16 ? Tensor::empty(dx.shape(), DType::BFloat16, dx.device()) : dx;  // what cuDNN writes
+  ConvDescriptors d(dx.shape(), w.shape(), gy.shape(), p, gc.dtype());
   cudnnHandle_t h = cudnn(device);
   Scalars s;
   run_conv(
-      "conv2d_grad_input", key_of(Direction::GradInput, device, gy.dtype(), dx.shape(), w.shape(), p), device, d,
+      "conv2d_grad_input", key_of(Direction::GradInput, device, gc.dtype(), dx.shape(), w.shape(), p), device, d,
       [&] {
         cudnnConvolutionBwdDataAlgoPerf_t perfs[kMaxCandidates];
         int count = 0;
-        SOFT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w(), d.y(), d.conv(), d.x(), kMaxCandidates,
-                                                                     &count, perfs));
+        Tensor ws = workspace(kSearchWorkspace, device);
+        SOFT_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.w(), wc.raw_data(), d.y(), gc.raw_data(),
+                                                                     d.conv(), d.x(), dxc.raw_data(), kMaxCandidates,
+                                                                     &count, perfs, ws.raw_data(), kSearchWorkspace));
         return usable(perfs, count, d.type());
       },
       [&](int algo, size_t* bytes) {
@@ -228,8 +244,9 @@ void cuda_conv2d_grad_input(const Tensor& gy, const Tensor& w, const Conv2dParam
       [&](int algo, void* ws, size_t bytes) {
         return cudnnConvolutionBackwardData(h, s.one(d.type()), d.w(), wc.raw_data(), d.y(), gc.raw_data(), d.conv(),
                                             static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), ws, bytes,
-                                            s.zero(d.type()), d.x(), dx.raw_data());
+                                            s.zero(d.type()), d.x(), dxc.raw_data());
       });
+  if (bf16) copy_converted(dx, dxc);
 }
 
 void cuda_conv2d_grad_weight(const Tensor& gy, const Tensor& x, const Conv2dParams& p, Tensor& dw) {
@@ -238,17 +255,21 @@ void cuda_conv2d_grad_weight(const Tensor& gy, const Tensor& x, const Conv2dPara
   int device = dw.device().index;
   set_device(device);
   if (gy.numel() == 0) return zero(dw, device);  // an empty batch sums to 0
-  Tensor gc = gy.contiguous(), xc = x.contiguous();
-  ConvDescriptors d(x.shape(), dw.shape(), gy.shape(), p, gy.dtype());
+  bool bf16 = use_bf16(gy.dtype());
+  Tensor gc = bf16 ? to_bf16(gy) : gy.contiguous(), xc = bf16 ? to_bf16(x) : x.contiguous();
+  Tensor dwc = bf16 ? Tensor::empty(dw.shape(), DType::BFloat16, dw.device()) : dw;  // what cuDNN writes
+  ConvDescriptors d(x.shape(), dw.shape(), gy.shape(), p, gc.dtype());
   cudnnHandle_t h = cudnn(device);
   Scalars s;
   run_conv(
-      "conv2d_grad_weight", key_of(Direction::GradWeight, device, gy.dtype(), x.shape(), dw.shape(), p), device, d,
+      "conv2d_grad_weight", key_of(Direction::GradWeight, device, gc.dtype(), x.shape(), dw.shape(), p), device, d,
       [&] {
         cudnnConvolutionBwdFilterAlgoPerf_t perfs[kMaxCandidates];
         int count = 0;
-        SOFT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x(), d.y(), d.conv(), d.w(),
-                                                                       kMaxCandidates, &count, perfs));
+        Tensor ws = workspace(kSearchWorkspace, device);
+        SOFT_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.x(), xc.raw_data(), d.y(), gc.raw_data(),
+                                                                       d.conv(), d.w(), dwc.raw_data(), kMaxCandidates,
+                                                                       &count, perfs, ws.raw_data(), kSearchWorkspace));
         return usable(perfs, count, d.type());
       },
       [&](int algo, size_t* bytes) {
@@ -258,8 +279,9 @@ void cuda_conv2d_grad_weight(const Tensor& gy, const Tensor& x, const Conv2dPara
       [&](int algo, void* ws, size_t bytes) {
         return cudnnConvolutionBackwardFilter(h, s.one(d.type()), d.x(), xc.raw_data(), d.y(), gc.raw_data(),
                                               d.conv(), static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), ws, bytes,
-                                              s.zero(d.type()), d.w(), dw.raw_data());
+                                              s.zero(d.type()), d.w(), dwc.raw_data());
       });
+  if (bf16) copy_converted(dw, dwc);
 }
 
 }  // namespace
