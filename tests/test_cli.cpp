@@ -19,6 +19,9 @@
 #include "models/soft.h"
 #include "tools/cli.h"
 #include "tests/temp_dir.h"
+#ifdef SOFT_HAS_CUDA
+#include "cuda/device.h"
+#endif
 
 using namespace soft;
 using soft::test::TempDir;
@@ -254,6 +257,35 @@ TEST_CASE("cli: infer reproduces the golden logits") {
   }
   INFO("normwise error ", diff / scale);
   CHECK(diff / scale <= 1e-4);
+}
+
+TEST_CASE("cli: infer --device runs where asked, and names a missing GPU or an unknown device") {
+  TempDir dir;
+  auto infer_on = [&](const std::string& device) {
+    return soft_cli({"infer", "--model", kGolden + "golden_config.json", "--weights",
+                     kGolden + "golden_weights.safetensors", "--input", kGolden + "golden_input.safetensors",
+                     "--output", dir.file(device + ".safetensors"), "--device", device});
+  };
+  Result r = infer_on("tpu");
+  CHECK(r.code == 1);
+  CHECK(contains(r.err, "'tpu'"));
+  r = infer_on("cpu");
+  REQUIRE(r.code == 0);
+  CHECK(contains(r.out, "on cpu"));
+  bool gpu = false;
+#ifdef SOFT_HAS_CUDA
+  gpu = cuda::device_count() > 0;
+#endif
+  r = infer_on("cuda:0");
+  if (!gpu) {  // no backend or no GPU: exit 1 with a message about CUDA
+    CHECK(r.code == 1);
+    CHECK(contains(r.err, "cuda"));
+    return;
+  }
+  REQUIRE(r.code == 0);
+  std::vector<double> a = load_safetensors(dir.file("cuda:0.safetensors")).at("logits").to_vector();
+  std::vector<double> b = load_safetensors(dir.file("cpu.safetensors")).at("logits").to_vector();
+  for (size_t i = 0; i < a.size(); ++i) CHECK(std::fabs(a[i] - b[i]) <= 1e-4 * (1 + std::fabs(b[i])));
 }
 
 TEST_CASE("cli: infer errors name the problem") {

@@ -65,11 +65,13 @@ ArgParser infer_parser() {
       .option("output", "Y.safetensors", "written (atomically) with key 'logits': float32 [B, classes]", true)
       .option("num-classes", "K", "classifier size, overriding the config's num_classes")
       .option("threads", "T", "CPU threads (default: OpenMP's, e.g. $OMP_NUM_THREADS)")
+      .option("device", "DEV", "cpu (default), cuda or cuda:N")
       .epilog("Prints one summary line: model, batch, image size and the forward pass's time.");
 }
 
 int infer_command(const Args& args, std::ostream& out) {
   if (args.has("threads")) set_num_threads(static_cast<int>(args.get_int("threads", 1, 4096)));
+  Device device = args.has("device") ? parse_device(args.get("device")) : Device::cpu();
   models::SoftConfig config = models::resolve_config(args.get("model"));
   bool classes_given = args.has("num-classes");
   if (classes_given) config.num_classes = args.get_int("num-classes", 1, int64_t(1) << 24);
@@ -84,9 +86,10 @@ int infer_command(const Args& args, std::ostream& out) {
   models::SoftModel model(config);
   nn::load_state(model, weights, weights_path);
   model.eval();
+  model.to(device);  // a clear error when the device is not there
   NoGradGuard no_grad;
   auto start = std::chrono::steady_clock::now();
-  Tensor logits = model.forward(images);  // [B, num_classes]
+  Tensor logits = to_device(model.forward(to_device(images, device)), Device::cpu());  // [B, num_classes]
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   const std::string& output_path = args.get("output");
@@ -96,7 +99,7 @@ int infer_command(const Args& args, std::ostream& out) {
   std::snprintf(time, sizeof time, "%.3f s", seconds);
   out << "soft infer: " << config.name << ", batch " << images.size(0) << " of " << images.size(1) << "x"
       << images.size(2) << "x" << images.size(3) << ", logits " << shape_str(logits.shape()) << " -> " << output_path
-      << " (forward " << time << ", " << num_threads() << " threads)\n";
+      << " (forward " << time << " on " << device.str() << ", " << num_threads() << " threads)\n";
   return kExitOk;
 }
 
