@@ -33,10 +33,7 @@ template <class... A>
 std::string tensor_shapes(const A&... args) {
   std::string out;
   auto add = [&out](const auto& a) {
-    if constexpr (std::is_same_v<std::decay_t<decltype(a)>, Tensor>) {
-      out += ' ';
-      out += a.defined() ? shape_str(a.shape()) : "-";
-    }
+    if constexpr (std::is_same_v<std::decay_t<decltype(a)>, Tensor>) append_shape_label(out, a);
   };
   (add(args), ...);
   return out;

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/tensor.h"
 #include "ops/dispatch.h"
 
 namespace soft {
@@ -64,6 +65,11 @@ Table& table() {
 }
 
 }  // namespace
+
+void append_shape_label(std::string& out, const Tensor& t) {
+  out += ' ';
+  out += t.defined() ? shape_str(t.shape()) : std::string("-");
+}
 
 KernelProfile kernel_profile() {
   static const KernelProfile mode = [] {

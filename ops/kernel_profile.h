@@ -17,6 +17,10 @@ enum class KernelProfile { Off, ByName, ByShapes };
 KernelProfile kernel_profile();  // from SOFT_PROFILE_KERNELS (read once): unset or 0, shapes, else ByName
 inline bool kernel_profiling() { return kernel_profile() != KernelProfile::Off; }
 
+class Tensor;
+// Appends " [2, 3]" (t's shape), or " -" when t is undefined.
+void append_shape_label(std::string& out, const Tensor& t);
+
 // Times the call of kernel `name` on `device` for as long as it lives; `detail` (e.g. the
 // shapes) is appended to the name in the table.
 class KernelTimer {
