@@ -39,6 +39,21 @@ void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
   else add_(leaf.grad, g);
 }
 
+// Adds g into a node's pending gradient: in place when nothing else can see the slot's memory
+// (its tensor and storage have no other owner: not saved by a closure, not another input's
+// gradient, not a view), which saves a buffer the size of the gradient (512 MiB for K1 of a
+// SOFT layer at 64k tokens). The sum is the same either way.
+void accumulate_pending(Tensor& slot, const Tensor& g) {
+  if (!slot.defined()) {
+    slot = g;
+    return;
+  }
+  bool sole_owner = slot.impl_ptr().use_count() == 1 && slot.storage().use_count() == 1 && slot.is_contiguous() &&
+                    slot.dtype() == g.dtype() && slot.device() == g.device() && slot.shape() == g.shape();
+  if (sole_owner) add_(slot, g);
+  else slot = add(slot, g);
+}
+
 // Nodes reachable from root, each after every node that feeds it gradient (root first).
 std::vector<Node*> topological_order(Node* root) {
   std::vector<Node*> post;  // post-order: a node after all nodes it sends gradient to
@@ -103,8 +118,7 @@ void run_backward(const Tensor& root, const Tensor& gradient, bool retain_graph)
       if (e.leaf) {
         accumulate_leaf(*e.leaf, grads[i]);
       } else {
-        Tensor& slot = pending[e.fn.get()];
-        slot = slot.defined() ? add(slot, grads[i]) : grads[i];
+        accumulate_pending(pending[e.fn.get()], grads[i]);
       }
     }
     if (!retain_graph) node->release();

@@ -34,7 +34,9 @@ Tensor SoftAttentionKernel::forward(const Tensor& q, const Tensor& v, int64_t H,
     Tensor inv_sqrt_rows = rsqrt(sum(k2, {-1}, true));                  // [B, h, m, 1]
     k2_inv = mul(mul(inv_sqrt_rows, k2_inv), transpose(inv_sqrt_rows, -1, -2));
   }
-  Tensor out = matmul(matmul(k1, k2_inv), matmul(transpose(k1, -1, -2), v));  // [B, h, N, d]
+  // K1 (K2^+ (K1^T V)): the same product as (K1 K2^+)(K1^T V), associated so that no [N, m] x [m, m]
+  // product (N m^2 multiply-adds, an [N, m] temporary) is formed: 2 N m d + m^2 d instead.
+  Tensor out = matmul(k1, matmul(k2_inv, matmul(transpose(k1, -1, -2), v)));  // [B, h, N, d]
   // Local branch: a depthwise k x k conv per head over the value map, shared over the d channels.
   Tensor vmap = reshape(permute(reshape(v, {B, h, H, W, d}), {0, 4, 1, 2, 3}), {B * d, h, H, W});
   Tensor local = conv->forward(vmap);                                   // [B*d, h, H, W]

@@ -14,7 +14,7 @@ void cpu_map_binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& y, do
     using T = decltype(tag);
     visit_op(op, [&](auto c) {
       constexpr BinaryOp kOp = decltype(c)::value;
-      cpu_binary_loop<T>(a, b, y, [p0, p1](T u, T v) { return binary_fn<kOp>(u, v, p0, p1); });
+      cpu_binary_loop<T>(a, b, y, [p0, p1](T u, T v) { return cpu_binary_fn<kOp>(u, v, p0, p1); });
     });
   });
 }

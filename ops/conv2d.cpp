@@ -3,7 +3,8 @@
 //     of each plane, no im2col (SOFT's 9x9/5x5/3x3 convs over many small-channel planes);
 //   1x1, stride 1, no padding: x itself is the column matrix, one gemm per (batch, group);
 //   general (strided depthwise included): im2col of a band of output rows into a bounded
-//     buffer, then gemm.
+//     buffer, then gemm; a stride-1 gradient with respect to the input is a forward
+//     convolution with the flipped weight.
 // Batch items run in parallel when there are enough of them to occupy the threads (each gemm
 // then runs single-threaded); otherwise one at a time, with the threads inside gemm and im2col.
 #include <algorithm>
@@ -301,10 +302,28 @@ void cpu_conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv
 
 // ---- gradient with respect to the input -----------------------------------------------------
 
+// Stride 1, one group: dx is the forward convolution of gy with the weight flipped in space and
+// with in/out channels swapped, w'[ci, co, i, j] = w[co, ci, kh-1-i, kw-1-j], padded by k-1-p
+// (which gives back H x W). That runs as im2col + gemm, about twice as fast as gemm + col2im's
+// scattered adds.
+template <class T>
+bool grad_input_as_forward(const T* gy, const T* w, const ConvGeom& g, T* dx) {
+  if (g.G != 1 || g.sh != 1 || g.sw != 1 || g.pointwise() || g.ph > g.kh - 1 || g.pw > g.kw - 1) return false;
+  int64_t kk = g.kh * g.kw;
+  std::vector<T> flipped(g.Cin * g.Cout * kk);  // [Cin, Cout, kh, kw]
+  for (int64_t co = 0; co < g.Cout; ++co)
+    for (int64_t ci = 0; ci < g.Cin; ++ci)
+      for (int64_t k = 0; k < kk; ++k) flipped[(ci * g.Cout + co) * kk + (kk - 1 - k)] = w[(co * g.Cin + ci) * kk + k];
+  ConvGeom t{g.B, g.Cout, g.Ho, g.Wo, g.Cin, g.kh, g.kw, g.H, g.W, 1, 1, g.kh - 1 - g.ph, g.kw - 1 - g.pw, 1};
+  conv_forward<T>(gy, flipped.data(), nullptr, t, dx);
+  return true;
+}
+
 // dx = col2im(weight_g^T [K, Cout/G] @ gy_g [Cout/G, Ho * Wo]) per (batch, group).
 template <class T>
 void conv_grad_input(const T* gy, const T* w, const ConvGeom& g, T* dx) {
   if (g.depthwise()) return depthwise_grad_input(gy, w, g, dx);
+  if (grad_input_as_forward(gy, w, g, dx)) return;
   int64_t K = g.K(), cog = g.cout_g(), plane = g.Ho * g.Wo, rows = g.band_rows();
   over_batch(g, [&](int64_t b0, int64_t b1) {
     std::vector<T> col(g.pointwise() ? 0 : K * rows * g.Wo);

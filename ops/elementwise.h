@@ -4,7 +4,10 @@
 // -> op(a, b) with broadcasting. Results are new contiguous tensors with the inputs' dtype, on
 // their device: the kernels sit behind the DispatchStubs "map_unary" (ops/unary.cpp) and
 // "map_binary" (ops/binary.cpp), with CUDA kernels in cuda/elementwise.cu.
+#include <type_traits>
+
 #include "core/parallel.h"
+#include "ops/cpu_math.h"
 #include "ops/dispatch.h"
 #include "ops/pointwise.h"
 
@@ -15,6 +18,22 @@ constexpr int64_t kElementwiseGrain = 16384;  // elements per thread below which
 // p0, p1: the op's scalars (exponent, clamp bounds, ...; see ops/pointwise.h), unused otherwise.
 Tensor map_unary(UnaryOp op, const Tensor& x, double p0 = 0, double p1 = 0);
 Tensor map_binary(BinaryOp op, const Tensor& a, const Tensor& b, double p0 = 0, double p1 = 0);
+
+// The CPU's math of one element: ops/pointwise.h's, except float GELU (forward and backward)
+// and sigmoid, which use ops/cpu_math.h's vectorisable forms instead of the C library's calls.
+template <UnaryOp Op, class T>
+inline T cpu_unary_fn(T x, double p0, double p1) {
+  if constexpr (std::is_same_v<T, float> && Op == UnaryOp::Gelu) return cpu_math::gelu_erf(x);
+  else if constexpr (std::is_same_v<T, float> && Op == UnaryOp::GeluTanh) return cpu_math::gelu_tanh(x);
+  else if constexpr (std::is_same_v<T, float> && Op == UnaryOp::Sigmoid) return cpu_math::logistic(x).s;
+  else return unary_fn<Op>(x, p0, p1);
+}
+template <BinaryOp Op, class T>
+inline T cpu_binary_fn(T a, T b, double p0, double p1) {
+  if constexpr (std::is_same_v<T, float> && Op == BinaryOp::GeluBackward) return a * cpu_math::gelu_erf_grad(b);
+  else if constexpr (std::is_same_v<T, float> && Op == BinaryOp::GeluTanhBackward) return a * cpu_math::gelu_tanh_grad(b);
+  else return binary_fn<Op>(a, b, p0, p1);
+}
 
 // CPU loop: out[i] = f(in[i]) for i < n, over contiguous buffers.
 template <class T, class F>

@@ -7,17 +7,14 @@
 // M = 49 landmarks) one fused pass is cheaper than the gemm form's product, norms and exp passes.
 // b is transposed per batch item to [d, Mp] (M padded with zeros to a whole register block) so
 // that kRows rows by kCols<T> columns accumulate in registers along k, vectorised over the
-// columns. exp is a polynomial the compiler vectorises (std::exp is a library call it cannot).
+// columns. exp is ops/cpu_math.h's polynomial, which the compiler vectorises.
 #include <algorithm>
-#include <array>
-#include <bit>
-#include <cmath>
 #include <cstdint>
-#include <type_traits>
 #include <vector>
 
 #include "autograd/node.h"
 #include "core/parallel.h"
+#include "ops/cpu_math.h"
 #include "ops/dispatch.h"
 #include "ops/gemm.h"
 #include "ops/ops.h"
@@ -29,33 +26,6 @@ constexpr int64_t kRows = 4;                                     // rows of a pe
 template <class T> constexpr int64_t kCols = 128 / sizeof(T);    // columns per register block (128 bytes)
 constexpr int64_t kTaskRows = 256;                               // rows of a per parallel task (at least)
 constexpr int64_t kMaxTasksPerItem = 16;                         // longer batch items get longer tasks
-
-// exp(x) for x <= 0 (or NaN), to about 1 ulp: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite split of
-// ln2), a Taylor polynomial for e^r (degree 7 for float, 13 for double), times 2^n built in the
-// exponent bits. Results below the smallest normal number flush to 0. exp_nonpositive(0) == 1.
-template <class T>
-inline T exp_nonpositive(T x) {
-  constexpr bool is_float = std::is_same_v<T, float>;
-  using Int = std::conditional_t<is_float, int32_t, int64_t>;
-  constexpr T lo = is_float ? T(-87.33654) : T(-708.3964);  // log of the smallest normal number
-  constexpr T ln2_hi = is_float ? T(0.693359375) : T(6.93145751953125e-1);
-  constexpr T ln2_lo = is_float ? T(-2.12194440e-4) : T(1.42860682030941723212e-6);
-  constexpr int degree = is_float ? 7 : 13;
-  constexpr int mantissa_bits = is_float ? 23 : 52;
-  constexpr Int bias = is_float ? 127 : 1023;
-  T xc = x > lo ? x : lo;  // keeps the int conversion below in range (NaN too)
-  T n = std::nearbyint(xc * T(1.4426950408889634));  // (std::floor would not vectorise)
-  T r = xc - n * ln2_hi - n * ln2_lo;
-  constexpr std::array<T, degree + 1> coeff = [] {  // 1/k!
-    std::array<T, degree + 1> c{T(1)};
-    for (int k = 1; k <= degree; ++k) c[k] = c[k - 1] / T(k);
-    return c;
-  }();
-  T p = coeff[degree];
-  for (int k = degree - 1; k >= 0; --k) p = p * r + coeff[k];
-  T scale = std::bit_cast<T>(static_cast<Int>((static_cast<Int>(n) + bias) << mantissa_bits));
-  return x >= lo ? p * scale : (x < lo ? T(0) : x);  // the last case is NaN, passed on
-}
 
 // Rows are cut into tasks of whole rows of one batch item; the cut depends only on the shape, so
 // the backward's per-task partial sums (and its results) do not depend on the thread count.
@@ -87,7 +57,7 @@ void kernel_rows(const T* a, int64_t d, const T* bt, int64_t M, int64_t Mp, T* y
     for (int64_t r = 0; r < R; ++r)
       for (int64_t j = 0; j < cols; ++j) y[r * M + m0 + j] = acc[r][j];
   }
-  for (int64_t i = 0; i < R * M; ++i) y[i] = exp_nonpositive(T(-0.5) * y[i]);
+  for (int64_t i = 0; i < R * M; ++i) y[i] = cpu_math::exp_nonpositive(T(-0.5) * y[i]);
 }
 
 // y [batch, N, M] from a [batch, N, d] and b [batch, M, d], all contiguous.

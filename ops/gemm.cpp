@@ -8,17 +8,18 @@
 //
 // Packing turns any row/col strides into unit-stride streams and zero-pads the edge panels, so the
 // micro-kernel always computes a full MR x NR tile; the write-back stores only the valid part.
-// Threads: C is cut into one rectangle per thread (whole MR x NR tiles, along N or M) and each
-// thread runs the loops above on its own rectangle with its own packing buffers. That repacks
-// the shared operand once per thread (O(MK) or O(KN) against O(MNK) work) but needs no barrier,
-// which matters on a 2-core machine where a descheduled thread stalls every barrier.
+// Threads: C is cut into one or two rectangles per thread (whole MR x NR tiles, along N or M),
+// handed out by parallel_for, and each runs the loops above with its thread's packing buffers.
+// That repacks the shared operand once per rectangle (O(MK) or O(KN) against O(MNK) work) but
+// needs no barrier, which matters on a 2-core machine where a descheduled thread stalls every
+// barrier.
 #include "ops/gemm.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
 
-#include <omp.h>
+#include "core/parallel.h"
 
 namespace soft {
 namespace {
@@ -102,27 +103,50 @@ void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rs, int64_t cs, T* dst) 
 
 // The micro-kernel: C[mr, nr] = A panel [MR, kc] @ B panel [kc, NR] + beta * C, the tile held in
 // MR x NV vector registers. beta == 0 never reads C; edge tiles store only their valid part.
-template <class T>
-void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, int64_t mr, int64_t nr, T beta, T* c,
-                  int64_t rs, int64_t cs) {
+// A packed panel has row step 1 and depth step MR; a direct one (kDirectA) is the matrix itself,
+// with its strides a_si (rows) and a_sk (depth). A packed B panel has depth step NR; a direct one
+// (kDirectB) is NR contiguous columns of a row-major B with row stride b_sk.
+// R <= MR rows are computed: an edge panel of a few rows (M = 16 or 32 leaves 4 or 8) runs a
+// shorter tile instead of multiplying zeros.
+template <class T, int64_t R, bool kDirectA, bool kDirectB>
+void micro_kernel(int64_t kc, const T* __restrict a, int64_t a_si, int64_t a_sk, const T* __restrict b, int64_t b_sk,
+                  int64_t mr, int64_t nr, T beta, T* c, int64_t rs, int64_t cs) {
   using Bl = Blocking<T>;
   using Vec = typename Bl::Vec;
-  constexpr int64_t MR = Bl::MR, NV = Bl::NV, L = Bl::kLanes;
+  constexpr int64_t MR = R, NV = Bl::NV, L = Bl::kLanes;
+  const int64_t si = kDirectA ? a_si : 1, sk = kDirectA ? a_sk : Bl::MR, bk = kDirectB ? b_sk : Bl::NR;
   // Every loop over the tile is unrolled: acc is only ever indexed by constants, so it stays
   // in registers instead of being zeroed and spilled through the stack.
   Vec acc[MR][NV] = {};
-  for (int64_t k = 0; k < kc; ++k, a += MR, b += Bl::NR) {
+  for (int64_t k = 0; k < kc; ++k, a += sk, b += bk) {
     Vec bv[NV];
     for (int64_t v = 0; v < NV; ++v) __builtin_memcpy(&bv[v], b + v * L, sizeof(Vec));
 #pragma GCC unroll 16
     for (int64_t i = 0; i < MR; ++i)
-      for (int64_t v = 0; v < NV; ++v) acc[i][v] += a[i] * bv[v];
+      for (int64_t v = 0; v < NV; ++v) acc[i][v] += a[i * si] * bv[v];
   }
   if (mr == MR && nr == Bl::NR && cs == 1) {
 #pragma GCC unroll 16
     for (int64_t i = 0; i < MR; ++i)
 #pragma GCC unroll 4
       for (int64_t v = 0; v < NV; ++v) {
+        T* p = c + i * rs + v * L;
+        Vec out = acc[i][v];
+        if (beta != T(0)) {
+          Vec old;
+          __builtin_memcpy(&old, p, sizeof(Vec));
+          out += beta * old;
+        }
+        __builtin_memcpy(p, &out, sizeof(Vec));
+      }
+    return;
+  }
+  if (nr == Bl::NR && cs == 1) {  // fewer rows, whole vectors: rows stored while in registers
+#pragma GCC unroll 16
+    for (int64_t i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int64_t v = 0; v < NV; ++v) {
+        if (i >= mr) continue;
         T* p = c + i * rs + v * L;
         Vec out = acc[i][v];
         if (beta != T(0)) {
@@ -149,37 +173,88 @@ void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, int6
     }
 }
 
-// C[mc, nc] = packed A block [mc, kc] @ packed B block [kc, nc] + beta * C.
+// A packed panel of at most R rows (the edge of A), with B packed or direct.
+template <class T, int64_t R>
+void edge_kernel(int64_t kc, const T* a, const T* b, bool b_direct, int64_t b_sk, int64_t mr, int64_t nr, T beta, T* c,
+                 int64_t rs, int64_t cs) {
+  if (b_direct) micro_kernel<T, R, false, true>(kc, a, 0, 0, b, b_sk, mr, nr, beta, c, rs, cs);
+  else micro_kernel<T, R, false, false>(kc, a, 0, 0, b, 0, mr, nr, beta, c, rs, cs);
+}
+
+// Where the macro-kernel reads A's and B's panels: the packed buffers, or for `direct` operands
+// the matrix itself (whole panels; the edge panel is still packed, as panel 0 of the buffer).
 template <class T>
-void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const T* pa, const T* pb, T beta, T* c, int64_t rs,
-                  int64_t cs) {
+struct Operand {
+  const T* packed;
+  bool direct;
+  const T* data;  // the block's first element in the matrix
+  int64_t rs, cs;
+};
+
+// C[mc, nc] = A block [mc, kc] @ B block [kc, nc] + beta * C.
+template <class T>
+void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const Operand<T>& A, const Operand<T>& B, T beta, T* c,
+                  int64_t rs, int64_t cs) {
   constexpr int64_t MR = Blocking<T>::MR, NR = Blocking<T>::NR;
-  for (int64_t j0 = 0; j0 < nc; j0 += NR)
-    for (int64_t i0 = 0; i0 < mc; i0 += MR)
-      micro_kernel<T>(kc, pa + i0 * kc, pb + j0 * kc, std::min(MR, mc - i0), std::min(NR, nc - j0), beta,
-                      c + i0 * rs + j0 * cs, rs, cs);
+  for (int64_t j0 = 0; j0 < nc; j0 += NR) {
+    bool b_direct = B.direct && j0 + NR <= nc;
+    const T* b = b_direct ? B.data + j0 : B.packed + (B.direct ? 0 : j0 * kc);
+    for (int64_t i0 = 0; i0 < mc; i0 += MR) {
+      bool a_direct = A.direct && i0 + MR <= mc;
+      const T* a = a_direct ? A.data + i0 * A.rs : A.packed + (A.direct ? 0 : i0 * kc);
+      int64_t mr = std::min(MR, mc - i0), nr = std::min(NR, nc - j0);
+      T* ct = c + i0 * rs + j0 * cs;
+      if (a_direct && b_direct) micro_kernel<T, MR, true, true>(kc, a, A.rs, A.cs, b, B.rs, mr, nr, beta, ct, rs, cs);
+      else if (a_direct) micro_kernel<T, MR, true, false>(kc, a, A.rs, A.cs, b, 0, mr, nr, beta, ct, rs, cs);
+      else if (mr <= MR / 3) edge_kernel<T, MR / 3>(kc, a, b, b_direct, B.rs, mr, nr, beta, ct, rs, cs);
+      else if (mr <= 2 * MR / 3) edge_kernel<T, 2 * MR / 3>(kc, a, b, b_direct, B.rs, mr, nr, beta, ct, rs, cs);
+      else if (b_direct) micro_kernel<T, MR, false, true>(kc, a, 0, 0, b, B.rs, mr, nr, beta, ct, rs, cs);
+      else micro_kernel<T, MR, false, false>(kc, a, 0, 0, b, 0, mr, nr, beta, ct, rs, cs);
+    }
+  }
+}
+
+// Whether the micro-kernel may read a matrix in place with `stride` elements between the
+// streams it walks: not at multiples of 4 KiB, whose lines all share one L1 set.
+template <class T>
+bool streams_ok(int64_t stride) {
+  return (stride * static_cast<int64_t>(sizeof(T))) % 4096 != 0;
 }
 
 // One thread's GEMM: the loop nest of the header comment, with this thread's packing buffers.
+// Packing an operand costs about as much as the multiply-adds it feeds when it is reused for few
+// panels (an operand of the small GEMMs of the model: 32 to 128 columns, or a few rows), so an
+// operand already laid out along a register panel is then read in place instead: A (without
+// alpha) with unit row or depth stride when N is small, B with unit column stride when M is.
 template <class T>
 void gemm_serial(int64_t M, int64_t N, int64_t K, T alpha, MatrixRef<const T> A, MatrixRef<const T> B, T beta,
                  MatrixRef<T> C) {
   using Bl = Blocking<T>;
   constexpr int64_t MR = Bl::MR, NR = Bl::NR;
+  constexpr int64_t kFewPanels = 512;  // reuse below which packing does not pay
+  bool direct_a = alpha == T(1) && N <= kFewPanels &&
+                  ((A.col_stride == 1 && streams_ok<T>(A.row_stride)) || (A.row_stride == 1 && streams_ok<T>(A.col_stride)));
+  bool direct_b = M <= kFewPanels && B.col_stride == 1 && streams_ok<T>(B.row_stride);
   int64_t kc_max = std::min(K, Bl::KC);
-  T* pb = scratch<T>(0, kc_max * std::min((N + NR - 1) / NR * NR, Bl::NC));
-  T* pa = scratch<T>(1, kc_max * std::min((M + MR - 1) / MR * MR, Bl::MC));
+  T* pb = scratch<T>(0, kc_max * (direct_b ? NR : std::min((N + NR - 1) / NR * NR, Bl::NC)));
+  T* pa = scratch<T>(1, kc_max * (direct_a ? MR : std::min((M + MR - 1) / MR * MR, Bl::MC)));
   for (int64_t jc = 0; jc < N; jc += Bl::NC) {
     int64_t nc = std::min(Bl::NC, N - jc);
     for (int64_t pc = 0; pc < K; pc += Bl::KC) {
       int64_t kc = std::min(Bl::KC, K - pc);
       T beta_pc = pc == 0 ? beta : T(1);  // later depth blocks accumulate onto the first
-      pack_b<T, NR>(kc, nc, B.data + pc * B.row_stride + jc * B.col_stride, B.row_stride, B.col_stride, pb);
+      const T* b_block = B.data + pc * B.row_stride + jc * B.col_stride;
+      if (!direct_b) pack_b<T, NR>(kc, nc, b_block, B.row_stride, B.col_stride, pb);
+      else if (nc % NR) pack_b<T, NR>(kc, nc % NR, b_block + (nc - nc % NR), B.row_stride, 1, pb);
+      Operand<T> b_op{pb, direct_b, b_block, B.row_stride, 1};
       for (int64_t ic = 0; ic < M; ic += Bl::MC) {
         int64_t mc = std::min(Bl::MC, M - ic);
-        pack_a<T, MR>(mc, kc, A.data + ic * A.row_stride + pc * A.col_stride, A.row_stride, A.col_stride, alpha,
-                      pa);
-        macro_kernel<T>(mc, nc, kc, pa, pb, beta_pc, C.data + ic * C.row_stride + jc * C.col_stride,
+        const T* a_block = A.data + ic * A.row_stride + pc * A.col_stride;
+        if (!direct_a) pack_a<T, MR>(mc, kc, a_block, A.row_stride, A.col_stride, alpha, pa);
+        else if (mc % MR)
+          pack_a<T, MR>(mc % MR, kc, a_block + (mc - mc % MR) * A.row_stride, A.row_stride, A.col_stride, alpha, pa);
+        Operand<T> a_op{pa, direct_a, a_block, A.row_stride, A.col_stride};
+        macro_kernel<T>(mc, nc, kc, a_op, b_op, beta_pc, C.data + ic * C.row_stride + jc * C.col_stride,
                         C.row_stride, C.col_stride);
       }
     }
@@ -207,19 +282,20 @@ void gemm(int64_t M, int64_t N, int64_t K, T alpha, MatrixRef<const T> A, Matrix
 
   // Threads pay off above ~2 MFLOP, and never inside a parallel region (batched callers have
   // already split the batch over the threads).
-  int nt = omp_in_parallel() || 2.0 * static_cast<double>(M) * N * K < 2e6 ? 1 : omp_get_max_threads();
-  // Split the dimension with more register tiles, so the per-thread rectangles stay balanced.
+  int nt = in_parallel() || 2.0 * static_cast<double>(M) * N * K < 2e6 ? 1 : num_threads();
+  // Split the dimension with more register tiles, so the rectangles stay balanced.
   int64_t m_tiles = (M + Bl::MR - 1) / Bl::MR, n_tiles = (N + Bl::NR - 1) / Bl::NR;
   bool along_n = n_tiles >= m_tiles;
   int64_t tiles = along_n ? n_tiles : m_tiles, tile = along_n ? Bl::NR : Bl::MR;
-  nt = static_cast<int>(std::min<int64_t>(nt, tiles));
-  if (nt <= 1) return gemm_serial(M, N, K, alpha, A, B, beta, C);
-#pragma omp parallel num_threads(nt)
-  {
-    int t = omp_get_thread_num(), n = omp_get_num_threads();
-    int64_t lo = std::min(tiles * t / n * tile, along_n ? N : M);
-    int64_t hi = std::min(tiles * (t + 1) / n * tile, along_n ? N : M);
-    if (lo < hi) {
+  if (std::min<int64_t>(nt, tiles) <= 1) return gemm_serial(M, N, K, alpha, A, B, beta, C);
+  // Two rectangles per thread when each still has a few tiles: a thread the OS has descheduled
+  // then delays only half its share (parallel_for hands the rest to the others).
+  int64_t rects = std::min<int64_t>(tiles, tiles >= 8 * nt ? 2 * nt : nt);
+  parallel_for(0, rects, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t lo = std::min(tiles * r / rects * tile, along_n ? N : M);
+      int64_t hi = std::min(tiles * (r + 1) / rects * tile, along_n ? N : M);
+      if (lo >= hi) continue;
       if (along_n)
         gemm_serial<T>(M, hi - lo, K, alpha, A, {B.data + lo * B.col_stride, B.row_stride, B.col_stride}, beta,
                        {C.data + lo * C.col_stride, C.row_stride, C.col_stride});
@@ -227,7 +303,7 @@ void gemm(int64_t M, int64_t N, int64_t K, T alpha, MatrixRef<const T> A, Matrix
         gemm_serial<T>(hi - lo, N, K, alpha, {A.data + lo * A.row_stride, A.row_stride, A.col_stride}, B, beta,
                        {C.data + lo * C.row_stride, C.row_stride, C.col_stride});
     }
-  }
+  });
 }
 
 template void gemm<float>(int64_t, int64_t, int64_t, float, MatrixRef<const float>, MatrixRef<const float>, float,

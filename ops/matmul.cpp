@@ -57,6 +57,12 @@ int64_t folded_row_stride(const Tensor& x) {
   return rs;
 }
 
+// x [..., R, C] is the transpose of a row-major matrix (unit row stride), with R, C > 1.
+bool transposed_layout(const Tensor& x) {
+  int64_t nd = x.dim();
+  return x.size(-2) > 1 && x.size(-1) > 1 && x.strides()[nd - 2] == 1 && x.strides()[nd - 1] == x.size(-2);
+}
+
 template <class T>
 MatrixRef<const T> matrix(const Tensor& x, int64_t offset = 0) {
   return {x.data<T>() + offset, x.strides()[x.dim() - 2], x.strides()[x.dim() - 1]};
@@ -140,13 +146,22 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   matmul_stub(a.device(), a.detach(), b.detach(), y);
   return record("matmul", y, {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, const std::vector<bool>& needs) {
     // g [batch..., M, N]. dA = g @ B^T, dB = A^T @ g, summed over the dims each operand was broadcast on.
+    // An operand that is a transposed view (k1^T in SOFT's attention) gets its gradient in the same
+    // layout, computed as (B g^T)^T or (g^T A)^T: the transpose's backward then yields a
+    // contiguous gradient, which later adds and copies read in order instead of gathering
+    // across rows (an [N, m] gather of 512 MiB took seconds at 64k tokens).
     Tensor ga, gb;
-    if (needs[0]) ga = sum_to(matmul(g, transpose(b, -1, -2)), a.shape());
+    if (needs[0])
+      ga = sum_to(transposed_layout(a) ? transpose(matmul(b, transpose(g, -1, -2)), -1, -2)
+                                       : matmul(g, transpose(b, -1, -2)),
+                  a.shape());
     if (needs[1]) {
       if (b.dim() == 2 && a.dim() > 2)  // x [B, M, K] @ W [K, N]: dW = x_rows^T @ g_rows, one gemm, no [B, K, N]
         gb = matmul(transpose(as_rows(a), 0, 1), as_rows(g));
       else
-        gb = sum_to(matmul(transpose(a, -1, -2), g), b.shape());
+        gb = sum_to(transposed_layout(b) ? transpose(matmul(transpose(g, -1, -2), a), -1, -2)
+                                         : matmul(transpose(a, -1, -2), g),
+                    b.shape());
     }
     return Grads{ga, gb};
   });

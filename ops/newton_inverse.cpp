@@ -3,7 +3,8 @@
 //
 // Journal form (official master): one op node. The iterations run without autograd in a dedicated
 // kernel, one matrix per thread at a time with its P, V and products in cache (50 KB for the
-// model's m = 49 in float32), instead of 2 * iterations batched matmul launches; its backward is
+// model's m = 49 in float32; larger matrices through the blocked gemm), instead of
+// 2 * iterations batched matmul launches; its backward is
 // the gradient of an exact inverse evaluated at the result, dL/dk = -(V^T G V^T).
 // NeurIPS form: composed from differentiable ops, so autograd runs through the iterations and
 // through alpha (via the max row sum).
@@ -15,6 +16,7 @@
 #include "autograd/node.h"
 #include "core/parallel.h"
 #include "ops/dispatch.h"
+#include "ops/gemm.h"
 #include "ops/ops.h"
 
 namespace soft {
@@ -28,6 +30,7 @@ constexpr int64_t kVecBytes = 64, kRows = 8;
 constexpr int64_t kVecBytes = 32, kRows = 4;
 #endif
 template <class T> constexpr int64_t kCols = 2 * kVecBytes / sizeof(T);
+constexpr int64_t kCacheM = 128;  // largest m iterated in cache (4 matrices: 256 KiB in float32)
 
 // Rows [i, i + R) of A @ B, for A, B [m, ld] row-major with zero columns past m; each element of the
 // result goes to store(offset in a [m, ld] matrix, value).
@@ -55,10 +58,62 @@ void product(const T* A, const T* B, int64_t m, int64_t ld, Store store) {
   for (; i < m; ++i) product_rows<T, 1>(A, B, m, ld, i, store);
 }
 
+// alpha = 1.8 / (max row sum of k)^2 for one matrix k [m, m] (row sums in double).
+template <class T>
+T journal_alpha(const T* k, int64_t m) {
+  double max_row_sum = 0;
+  for (int64_t i = 0; i < m; ++i) {
+    double s = 0;
+    for (int64_t j = 0; j < m; ++j) s += k[i * m + j];
+    max_row_sum = i == 0 ? s : std::max(max_row_sum, s);
+  }
+  T s = static_cast<T>(max_row_sum);
+  return static_cast<T>(1.8 / (double(s) * double(s)));
+}
+
+// One matrix in cache (m up to kCacheM): P, V and the products padded to ld columns of zeros,
+// which the iteration keeps zero; `buffers` holds 4 m x ld values.
+template <class T>
+void journal_small(const T* k, int64_t m, int64_t iterations, T* buffers, T* out) {
+  constexpr int64_t C = kCols<T>;
+  int64_t ld = (m + C - 1) / C * C;
+  T *P = buffers, *V = P + m * ld, *W = V + m * ld, *next = W + m * ld;
+  T alpha = journal_alpha(k, m);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < m; ++j) {
+      P[i * ld + j] = k[i * m + j] + (i == j ? T(0.01) : T(0));
+      V[i * ld + j] = alpha * P[i * ld + j];
+    }
+  for (int64_t it = 0; it < iterations; ++it) {
+    product(V, P, m, ld, [W](int64_t at, T v) { W[at] = v; });        // W = V P
+    product(W, V, m, ld, [V, next](int64_t at, T v) { next[at] = T(2) * V[at] - v; });
+    std::swap(V, next);
+  }
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < m; ++j) out[i * m + j] = V[i * ld + j];
+}
+
+// A matrix too large for the cache (many landmarks, e.g. 1024 for 64k tokens at stride 8): the
+// products go through the blocked gemm (threaded when called outside a parallel region);
+// `buffers` holds 3 m x m values.
+template <class T>
+void journal_large(const T* k, int64_t m, int64_t iterations, T* buffers, T* out) {
+  T *P = buffers, *W = P + m * m, *V = W + m * m, *next = out;
+  T alpha = journal_alpha(k, m);
+  for (int64_t i = 0; i < m * m; ++i) P[i] = k[i] + (i % (m + 1) == 0 ? T(0.01) : T(0));
+  for (int64_t i = 0; i < m * m; ++i) V[i] = alpha * P[i];
+  for (int64_t it = 0; it < iterations; ++it) {
+    gemm<T>(m, m, m, T(1), {V, m, 1}, {P, m, 1}, T(0), {W, m, 1});  // W = V P
+    std::copy(V, V + m * m, next);
+    gemm<T>(m, m, m, T(-1), {W, m, 1}, {V, m, 1}, T(2), {next, m, 1});  // next = 2V - W V
+    std::swap(V, next);
+  }
+  if (V != out) std::copy(V, V + m * m, out);
+}
+
 // Journal form, no autograd. For each matrix of k [count, m, m] (contiguous):
 //   alpha = 1.8 / (max row sum of k)^2,  P = k + 0.01 I,  V = alpha P,
 //   `iterations` times V = 2V - (V P) V;  out [count, m, m] = V.
-// Matrices are held with rows padded to ld columns (zeros), which the iteration keeps zero.
 void cpu_newton_journal(const Tensor& k, int64_t iterations, Tensor& out) {
   int64_t m = k.size(-1), count = m > 0 ? k.numel() / (m * m) : 0;
   dispatch_float(k.dtype(), "newton_inverse", [&](auto tag) {
@@ -67,33 +122,14 @@ void cpu_newton_journal(const Tensor& k, int64_t iterations, Tensor& out) {
     int64_t ld = (m + C - 1) / C * C;
     const T* pk = k.data<T>();
     T* po = out.data<T>();
+    bool small = m <= kCacheM;
     int64_t work = (2 * iterations + 1) * m * m * ld;
     parallel_for(0, count, std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(work, 1)),
                  [&](int64_t c0, int64_t c1) {
-                   std::vector<T> buffers(4 * m * ld, T(0));
-                   T *P = buffers.data(), *V = P + m * ld, *W = V + m * ld, *next = W + m * ld;
+                   std::vector<T> buffers(small ? 4 * m * ld : 3 * m * m, T(0));
                    for (int64_t c = c0; c < c1; ++c) {
-                     const T* kc = pk + c * m * m;
-                     double max_row_sum = 0;
-                     for (int64_t i = 0; i < m; ++i) {
-                       double s = 0;
-                       for (int64_t j = 0; j < m; ++j) s += kc[i * m + j];
-                       max_row_sum = i == 0 ? s : std::max(max_row_sum, s);
-                     }
-                     T s = static_cast<T>(max_row_sum);
-                     T alpha = static_cast<T>(1.8 / (double(s) * double(s)));
-                     for (int64_t i = 0; i < m; ++i)
-                       for (int64_t j = 0; j < m; ++j) {
-                         P[i * ld + j] = kc[i * m + j] + (i == j ? T(0.01) : T(0));
-                         V[i * ld + j] = alpha * P[i * ld + j];
-                       }
-                     for (int64_t it = 0; it < iterations; ++it) {
-                       product(V, P, m, ld, [W](int64_t at, T v) { W[at] = v; });        // W = V P
-                       product(W, V, m, ld, [V, next](int64_t at, T v) { next[at] = T(2) * V[at] - v; });
-                       std::swap(V, next);
-                     }
-                     for (int64_t i = 0; i < m; ++i)
-                       for (int64_t j = 0; j < m; ++j) po[c * m * m + i * m + j] = V[i * ld + j];
+                     if (small) journal_small(pk + c * m * m, m, iterations, buffers.data(), po + c * m * m);
+                     else journal_large(pk + c * m * m, m, iterations, buffers.data(), po + c * m * m);
                    }
                  });
   });

@@ -70,10 +70,18 @@ Tensor sum_cpu(const Tensor& in, int64_t R, bool leading, const Shape& out_shape
     using T = decltype(tag);
     const T* p = in.data<T>();
     T* o = out.data<T>();
-    if (n == 1) {  // everything into one value: per-thread partial sums
+    if (n == 1) {  // everything into one value: partial sums of fixed blocks, added in order
+      constexpr int64_t kBlock = 65536;
+      std::vector<double> partial((R + kBlock - 1) / kBlock, 0.0);
+      parallel_for(0, static_cast<int64_t>(partial.size()), 1, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          double acc = 0;
+          for (int64_t k = b * kBlock; k < std::min(R, (b + 1) * kBlock); ++k) acc += p[k];
+          partial[b] = acc;
+        }
+      });
       double total = 0;
-#pragma omp parallel for reduction(+ : total) if (R > 65536)
-      for (int64_t k = 0; k < R; ++k) total += p[k];
+      for (double v : partial) total += v;
       o[0] = static_cast<T>(total);
     } else if (leading) {  // [R, n]: accumulate whole rows, columns in parallel
       parallel_for(0, n, 256, [&](int64_t c0, int64_t c1) {

@@ -14,7 +14,7 @@ void cpu_map_unary(UnaryOp op, const Tensor& x, Tensor& y, double p0, double p1)
     using T = decltype(tag);
     visit_op(op, [&](auto c) {
       constexpr UnaryOp kOp = decltype(c)::value;
-      cpu_unary_loop(x.data<T>(), y.data<T>(), y.numel(), [p0, p1](T v) { return unary_fn<kOp>(v, p0, p1); });
+      cpu_unary_loop(x.data<T>(), y.data<T>(), y.numel(), [p0, p1](T v) { return cpu_unary_fn<kOp>(v, p0, p1); });
     });
   });
 }

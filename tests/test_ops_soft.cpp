@@ -315,6 +315,10 @@ FORWARD_CHECK(newton_inverse) {
     Tensor big = gaussian_kernel(lm, lm);
     expect_close_scaled(newton_inverse(big, 20), naive_journal(big, 20), tol);
     expect_close_scaled(newton_inverse(big, 3, NewtonForm::NeurIPS), naive_neurips(big, 3).v, tol);
+    // Past the in-cache size (m > 128): the iterations run through the blocked gemm.
+    Tensor lm_large = points({1, 2, 133, 8}, -3, 3, 125, dtype);
+    Tensor large = gaussian_kernel(lm_large, lm_large);
+    expect_close_scaled(newton_inverse(large, 5), naive_journal(large, 5), tol);
     // A plain (non-symmetric) square input and single 1 x 1 matrices.
     Tensor general = points({3, 5, 5}, 0, 1, 119, dtype);
     expect_close_scaled(newton_inverse(general, 4), naive_journal(general, 4), tol);
