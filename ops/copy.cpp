@@ -1,5 +1,7 @@
 // Strided copies between any two layouts and dtypes: the kernel behind contiguous(), clone(),
 // copy_(), cat() and to_dtype(). Also the other in-place updates (fill_, add_, mul_).
+#include <algorithm>
+
 #include "autograd/grad_mode.h"
 #include "core/parallel.h"
 #include "ops/dispatch.h"
@@ -24,21 +26,83 @@ decltype(auto) dispatch_any(DType dtype, F&& body) {
   throw Error("unknown dtype");
 }
 
+// The copy's index space with size-1 dims dropped and neighbouring dims merged where both src
+// and dst step through them as through one dim.
+struct CopyDims {
+  Shape shape, ss, sd;
+  CopyDims(const Shape& shape0, const Shape& ss0, const Shape& sd0) {
+    for (size_t d = 0; d < shape0.size(); ++d) {
+      if (shape0[d] == 1) continue;
+      if (!shape.empty() && ss.back() == ss0[d] * shape0[d] && sd.back() == sd0[d] * shape0[d]) {
+        shape.back() *= shape0[d];
+        ss.back() = ss0[d];
+        sd.back() = sd0[d];
+        continue;
+      }
+      shape.push_back(shape0[d]);
+      ss.push_back(ss0[d]);
+      sd.push_back(sd0[d]);
+    }
+  }
+};
+
+// A permuted copy: dst's last dim has unit stride but is strided in src, while another dim t
+// has unit stride in src (the [B, N, C] <-> [B, C, H, W] copies of the model). Copies kTile x
+// kTile tiles of (t, last dim), read along t and written along the last dim while in L1,
+// instead of walking dst's rows with a long stride through src. False when not that case.
+template <class S, class D>
+bool copy_transposed(const S* ps, D* pd, const CopyDims& c) {
+  constexpr int64_t kTile = 16;
+  int64_t nd = static_cast<int64_t>(c.shape.size());
+  if (nd < 2 || c.sd.back() != 1 || c.ss.back() == 1) return false;
+  int64_t t = std::find(c.ss.begin(), c.ss.end() - 1, int64_t(1)) - c.ss.begin();
+  if (t == nd - 1) return false;
+  int64_t inner = c.shape.back(), along = c.shape[t], tiles = (along + kTile - 1) / kTile;
+  int64_t rows = 1;  // the other dims
+  for (int64_t d = 0; d < nd - 1; ++d)
+    if (d != t) rows *= c.shape[d];
+  int64_t si = c.ss.back(), st = c.sd[t];
+  parallel_for(0, rows * tiles, std::max<int64_t>(1, (1 << 14) / (kTile * inner)), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      int64_t os = 0, od = 0, rem = i / tiles;
+      for (int64_t d = nd - 2; d >= 0; --d) {
+        if (d == t) continue;
+        int64_t idx = rem % c.shape[d];
+        rem /= c.shape[d];
+        os += idx * c.ss[d];
+        od += idx * c.sd[d];
+      }
+      int64_t a0 = i % tiles * kTile, a1 = std::min(along, a0 + kTile);
+      for (int64_t j0 = 0; j0 < inner; j0 += kTile) {
+        int64_t j1 = std::min(inner, j0 + kTile);
+        for (int64_t a = a0; a < a1; ++a) {
+          const S* src = ps + os + a;
+          D* dst = pd + od + a * st;
+          for (int64_t j = j0; j < j1; ++j) dst[j] = store<D>(load(src[j * si]));
+        }
+      }
+    }
+  });
+  return true;
+}
+
 // dst[i] = src[i] over the logical index space, walking rows of the last dim in parallel.
 template <class S, class D>
 void copy_kernel(const Tensor& src, Tensor& dst) {
   const S* ps = src.data<S>();
   D* pd = dst.data<D>();
-  const Shape& shape = dst.shape();
-  const Shape& ss = src.strides();
-  const Shape& sd = dst.strides();
-  int64_t nd = dst.dim();
   if (src.is_contiguous() && dst.is_contiguous()) {
     parallel_for(0, dst.numel(), 1 << 16, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) pd[i] = store<D>(load(ps[i]));
     });
     return;
   }
+  CopyDims c(dst.shape(), src.strides(), dst.strides());
+  if (copy_transposed(ps, pd, c)) return;
+  const Shape& shape = c.shape;
+  const Shape& ss = c.ss;
+  const Shape& sd = c.sd;
+  int64_t nd = static_cast<int64_t>(shape.size());
   int64_t inner = nd ? shape.back() : 1;
   int64_t is = nd ? ss.back() : 0, id = nd ? sd.back() : 0;
   int64_t rows = inner ? dst.numel() / inner : 0;

@@ -223,6 +223,7 @@ TEST_CASE("conv2d and its two gradient functions match the loops on medium sizes
       {{3, 8, 7, 6}, {5, 8, 1, 1}, {{1, 1}, {0, 0}, 1}},      // 1x1
       {{3, 3, 16, 12}, {6, 3, 4, 4}, {{4, 4}, {0, 0}, 1}},    // stride == kernel
       {{1, 32, 32, 32}, {8, 32, 3, 3}, {{1, 1}, {1, 1}, 1}},  // several im2col bands
+      {{5, 64, 17, 17}, {24, 64, 3, 3}, {{2, 2}, {1, 1}, 1}}, // small planes: blocks of 2 items, and 1
   };
   // 1 thread: every batch runs the per-thread path; 2 threads: small problems and a batch of 1
   // run with the threads inside gemm and im2col, the larger ones split the batch into 2 chunks
