@@ -10,6 +10,7 @@
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <tuple>
 
@@ -47,19 +48,52 @@ uint64_t read_u64_le(const std::string& bytes) {
   return v;
 }
 
-// Element count of `shape`, or an error when a dim is negative or the product overflows.
+// Element count of `shape`, or an error when a dim is negative or too large. The product of the
+// non-zero dims is bounded too: a tensor with a zero dim holds nothing, but its strides are still
+// products of the other dims and must not overflow.
 uint64_t checked_numel(const json& shape, const std::string& what, const std::string& name, Shape& out) {
   if (!shape.is_array()) throw Error(what + ": tensor '" + name + "': \"shape\" is not an array");
-  uint64_t n = 1;
+  uint64_t nonzero = 1;
+  bool empty = false;
   for (const json& d : shape) {
     if (!d.is_number_unsigned()) throw Error(what + ": tensor '" + name + "': shape entries must be non-negative integers");
-    uint64_t v = d.get<uint64_t>();
-    if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) || (v != 0 && n > UINT64_MAX / 8 / v))
-      throw Error(what + ": tensor '" + name + "': shape " + shape.dump() + " is too large");
-    n *= v;
+    const uint64_t v = d.get<uint64_t>();
+    if (v == 0) {
+      empty = true;
+    } else {
+      if (nonzero > UINT64_MAX / 8 / v) {
+        std::string dims;  // the dims read so far (the rest may not even be numbers)
+        for (int64_t read : out) dims += std::to_string(read) + ", ";
+        throw Error(what + ": tensor '" + name + "': shape [" + dims + std::to_string(v) +
+                    (out.size() + 1 < shape.size() ? ", ..." : "") + "] is too large");
+      }
+      nonzero *= v;
+    }
     out.push_back(static_cast<int64_t>(v));
   }
-  return n;
+  return empty ? 0 : nonzero;
+}
+
+// Parses the header, refusing a key that appears twice in one object (JSON parsers differ on
+// which entry wins, so two readers could see different tensors or dtypes).
+json parse_header(const std::string& bytes, uint64_t header_len, const std::string& what) {
+  std::vector<std::set<std::string>> keys;  // one set per object being parsed
+  std::string duplicate;
+  auto on_event = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) keys.emplace_back();
+    if (event == json::parse_event_t::object_end) keys.pop_back();
+    if (event == json::parse_event_t::key && !keys.back().insert(parsed.get<std::string>()).second && duplicate.empty())
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
+  json header;
+  try {
+    header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_len), on_event);
+  } catch (const json::exception& e) {
+    throw Error(what + ": header is not valid JSON: " + e.what());
+  }
+  SOFT_CHECK(duplicate.empty(), what, ": header has the key '", duplicate, "' twice in one object");
+  return header;
 }
 
 }  // namespace
@@ -82,12 +116,7 @@ Safetensors parse_safetensors(const std::string& bytes, const std::string& what)
   SOFT_CHECK(header_len <= kMaxHeaderBytes, what, ": header length ", header_len, " is implausibly large");
   SOFT_CHECK(header_len <= bytes.size() - 8, what, ": header length ", header_len, " runs past the end of the ",
              bytes.size(), "-byte file (truncated or not a safetensors file)");
-  json header;
-  try {
-    header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_len));
-  } catch (const json::exception& e) {
-    throw Error(what + ": header is not valid JSON: " + e.what());
-  }
+  json header = parse_header(bytes, header_len, what);
   SOFT_CHECK(header.is_object(), what, ": header is not a JSON object");
   const uint64_t data_size = bytes.size() - 8 - header_len;
   const char* data = bytes.data() + 8 + header_len;

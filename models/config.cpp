@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 namespace soft::models {
@@ -13,45 +14,94 @@ namespace {
 
 using json = nlohmann::json;
 
-int64_t get_int(const json& v, const std::string& key, const std::string& what) {
-  SOFT_CHECK(v.is_number_integer(), what, ": key '", key, "' must be an integer, got ", v.dump());
+// v for an error message: dumped when it is a scalar or a flat list or object, else only its type
+// (dump() recurses, so a deeply nested value would overflow the stack), at most 80 characters.
+std::string shown(const json& v) {
+  if (v.is_structured())
+    for (const json& e : v)
+      if (e.is_structured()) return std::string("a nested ") + v.type_name();
+  std::string s = v.dump();
+  return s.size() <= 80 ? s : s.substr(0, 77) + "...";
+}
+
+// Integers are bounded when read: every size and count has a range (below) that keeps the
+// arithmetic on them (token grids, parameter counts, info's loops) small and inside int64.
+struct Range {
+  int64_t lo, hi;  // 0 <= lo <= hi
+};
+
+bool in_range(const json& v, Range r) {
+  if (v.is_number_unsigned())
+    return v.get<uint64_t>() >= static_cast<uint64_t>(r.lo) && v.get<uint64_t>() <= static_cast<uint64_t>(r.hi);
+  return v.is_number_integer() && v.get<int64_t>() >= r.lo && v.get<int64_t>() <= r.hi;
+}
+
+int64_t get_int(const json& v, const std::string& key, const std::string& what, Range r) {
+  SOFT_CHECK(v.is_number_integer(), what, ": key '", key, "' must be an integer, got ", shown(v));
+  SOFT_CHECK(in_range(v, r), what, ": key '", key, "' must be in [", r.lo, ", ", r.hi, "], got ", shown(v));
   return v.get<int64_t>();
 }
 
 double get_number(const json& v, const std::string& key, const std::string& what) {
-  SOFT_CHECK(v.is_number(), what, ": key '", key, "' must be a number, got ", v.dump());
+  SOFT_CHECK(v.is_number(), what, ": key '", key, "' must be a number, got ", shown(v));
   return v.get<double>();
 }
 
 template <size_t N>
-std::array<int64_t, N> get_ints(const json& v, const std::string& key, const std::string& what) {
+std::array<int64_t, N> get_ints(const json& v, const std::string& key, const std::string& what, Range r) {
   SOFT_CHECK(v.is_array() && v.size() == N, what, ": key '", key, "' must be a list of ", N, " integers, got ",
-             v.dump());
+             shown(v));
   std::array<int64_t, N> out{};
-  for (size_t i = 0; i < N; ++i) out[i] = get_int(v[i], key, what);
+  for (size_t i = 0; i < N; ++i) {
+    SOFT_CHECK(v[i].is_number_integer(), what, ": key '", key, "' must be a list of ", N, " integers, got ", shown(v));
+    SOFT_CHECK(in_range(v[i], r), what, ": key '", key, "' entries must be in [", r.lo, ", ", r.hi, "], got ",
+               shown(v));
+    out[i] = v[i].get<int64_t>();
+  }
   return out;
 }
 
+constexpr Range kSide{1, 65536};          // img_size, pos_embed_grids (soft info's --img limit too)
+constexpr Range kWidth{1, 65536};         // in_chans, embed_dims, num_heads, stem_width
+constexpr Range kClasses{1, 1 << 24};     // num_classes (soft infer's --num-classes limit too)
+constexpr Range kDepth{0, 1024};          // depths
+constexpr Range kStride{1, 8};            // stem_strides, patch_strides
+constexpr Range kLandmarkStride{2, 64};   // landmark_strides
+constexpr Range kKernel{1, 63};           // local_kernels (odd)
+constexpr Range kIterations{0, 1000};     // newton_iterations
+constexpr Range kMlpRatio{1, 64};         // mlp_ratio_stage4
+
+// The relations between keys; each key's own range was checked when it was read.
 void validate(const SoftConfig& c, const std::string& what) {
-  SOFT_CHECK(c.in_chans > 0 && c.num_classes > 0 && c.img_size > 0 && c.stem_width > 0, what,
-             ": in_chans, num_classes, img_size and stem_width must be positive");
-  for (int s = 0; s < 4; ++s) {
-    SOFT_CHECK(c.embed_dims[s] > 0 && c.num_heads[s] > 0 && c.embed_dims[s] % c.num_heads[s] == 0, what,
-               ": stage ", s + 1, ": embed_dims ", c.embed_dims[s], " is not divisible by num_heads ", c.num_heads[s]);
-    SOFT_CHECK(c.depths[s] >= 0, what, ": depths must be non-negative");
-    SOFT_CHECK(c.pos_embed_grids[s] > 0, what, ": pos_embed_grids must be positive");
-  }
-  for (int s = 0; s < 3; ++s) {
-    SOFT_CHECK(c.stem_strides[s] > 0 && c.patch_strides[s] > 0, what, ": strides must be positive");
-    SOFT_CHECK(c.landmark_strides[s] >= 2, what, ": landmark_strides must be at least 2 (stage ", s + 1, " has ",
-               c.landmark_strides[s], ")");
-    SOFT_CHECK(c.local_kernels[s] > 0 && c.local_kernels[s] % 2 == 1, what, ": local_kernels must be odd, stage ",
-               s + 1, " has ", c.local_kernels[s]);
-  }
-  SOFT_CHECK(c.newton_iterations >= 0, what, ": newton_iterations must be non-negative");
-  SOFT_CHECK(c.mlp_ratio_stage4 > 0, what, ": mlp_ratio_stage4 must be positive");
+  for (int s = 0; s < 4; ++s)
+    SOFT_CHECK(c.embed_dims[s] % c.num_heads[s] == 0, what, ": stage ", s + 1, ": embed_dims ", c.embed_dims[s],
+               " is not divisible by num_heads ", c.num_heads[s]);
+  for (int s = 0; s < 3; ++s)
+    SOFT_CHECK(c.local_kernels[s] % 2 == 1, what, ": local_kernels must be odd, stage ", s + 1, " has ",
+               c.local_kernels[s]);
   SOFT_CHECK(c.drop_rate >= 0 && c.drop_rate < 1 && c.drop_path_rate >= 0 && c.drop_path_rate < 1, what,
              ": drop_rate and drop_path_rate must be in [0, 1)");
+}
+
+// Parses text, refusing a key that appears twice in the top-level object (JSON parsers differ on
+// which one wins).
+json parse_strict(const std::string& text, const std::string& what) {
+  std::set<std::string> seen;
+  std::string duplicate;
+  auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (depth == 1 && event == json::parse_event_t::key && !seen.insert(parsed.get<std::string>()).second &&
+        duplicate.empty())
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
+  json j;
+  try {
+    j = json::parse(text, on_event);
+  } catch (const json::exception& e) {
+    throw Error(what + ": not valid JSON: " + e.what());
+  }
+  SOFT_CHECK(duplicate.empty(), what, ": key '", duplicate, "' appears twice in the model config");
+  return j;
 }
 
 std::string config_dir() {
@@ -76,12 +126,7 @@ std::array<std::array<int64_t, 2>, 4> SoftConfig::grids(int64_t h, int64_t w) co
 }
 
 SoftConfig parse_config(const std::string& text, const std::string& what) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(what + ": not valid JSON: " + e.what());
-  }
+  const json j = parse_strict(text, what);
   SOFT_CHECK(j.is_object(), what, ": a model config must be a JSON object");
   SoftConfig c;
   const std::map<std::string, std::function<void(const json&)>> keys = {
@@ -89,29 +134,32 @@ SoftConfig parse_config(const std::string& text, const std::string& what) {
          SOFT_CHECK(v.is_string(), what, ": key 'name' must be a string");
          c.name = v.get<std::string>();
        }},
-      {"img_size", [&](const json& v) { c.img_size = get_int(v, "img_size", what); }},
-      {"in_chans", [&](const json& v) { c.in_chans = get_int(v, "in_chans", what); }},
-      {"num_classes", [&](const json& v) { c.num_classes = get_int(v, "num_classes", what); }},
-      {"embed_dims", [&](const json& v) { c.embed_dims = get_ints<4>(v, "embed_dims", what); }},
-      {"num_heads", [&](const json& v) { c.num_heads = get_ints<4>(v, "num_heads", what); }},
-      {"depths", [&](const json& v) { c.depths = get_ints<4>(v, "depths", what); }},
-      {"stem_strides", [&](const json& v) { c.stem_strides = get_ints<3>(v, "stem_strides", what); }},
-      {"patch_strides", [&](const json& v) { c.patch_strides = get_ints<3>(v, "patch_strides", what); }},
-      {"landmark_strides", [&](const json& v) { c.landmark_strides = get_ints<3>(v, "landmark_strides", what); }},
-      {"local_kernels", [&](const json& v) { c.local_kernels = get_ints<3>(v, "local_kernels", what); }},
-      {"pos_embed_grids", [&](const json& v) { c.pos_embed_grids = get_ints<4>(v, "pos_embed_grids", what); }},
-      {"stem_width", [&](const json& v) { c.stem_width = get_int(v, "stem_width", what); }},
-      {"newton_iterations", [&](const json& v) { c.newton_iterations = get_int(v, "newton_iterations", what); }},
+      {"img_size", [&](const json& v) { c.img_size = get_int(v, "img_size", what, kSide); }},
+      {"in_chans", [&](const json& v) { c.in_chans = get_int(v, "in_chans", what, kWidth); }},
+      {"num_classes", [&](const json& v) { c.num_classes = get_int(v, "num_classes", what, kClasses); }},
+      {"embed_dims", [&](const json& v) { c.embed_dims = get_ints<4>(v, "embed_dims", what, kWidth); }},
+      {"num_heads", [&](const json& v) { c.num_heads = get_ints<4>(v, "num_heads", what, kWidth); }},
+      {"depths", [&](const json& v) { c.depths = get_ints<4>(v, "depths", what, kDepth); }},
+      {"stem_strides", [&](const json& v) { c.stem_strides = get_ints<3>(v, "stem_strides", what, kStride); }},
+      {"patch_strides", [&](const json& v) { c.patch_strides = get_ints<3>(v, "patch_strides", what, kStride); }},
+      {"landmark_strides",
+       [&](const json& v) { c.landmark_strides = get_ints<3>(v, "landmark_strides", what, kLandmarkStride); }},
+      {"local_kernels", [&](const json& v) { c.local_kernels = get_ints<3>(v, "local_kernels", what, kKernel); }},
+      {"pos_embed_grids", [&](const json& v) { c.pos_embed_grids = get_ints<4>(v, "pos_embed_grids", what, kSide); }},
+      {"stem_width", [&](const json& v) { c.stem_width = get_int(v, "stem_width", what, kWidth); }},
+      {"newton_iterations",
+       [&](const json& v) { c.newton_iterations = get_int(v, "newton_iterations", what, kIterations); }},
       {"newton_form", [&](const json& v) {
          SOFT_CHECK(v.is_string() && (v == "journal" || v == "neurips"), what,
-                    ": key 'newton_form' must be \"journal\" or \"neurips\", got ", v.dump());
+                    ": key 'newton_form' must be \"journal\" or \"neurips\", got ", shown(v));
          c.newton_form = v == "journal" ? NewtonForm::Journal : NewtonForm::NeurIPS;
        }},
       {"soft_norm", [&](const json& v) {
          SOFT_CHECK(v.is_boolean(), what, ": key 'soft_norm' must be true or false");
          c.soft_norm = v.get<bool>();
        }},
-      {"mlp_ratio_stage4", [&](const json& v) { c.mlp_ratio_stage4 = get_int(v, "mlp_ratio_stage4", what); }},
+      {"mlp_ratio_stage4",
+       [&](const json& v) { c.mlp_ratio_stage4 = get_int(v, "mlp_ratio_stage4", what, kMlpRatio); }},
       {"drop_rate", [&](const json& v) { c.drop_rate = get_number(v, "drop_rate", what); }},
       {"drop_path_rate", [&](const json& v) { c.drop_path_rate = get_number(v, "drop_path_rate", what); }},
   };

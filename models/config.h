@@ -1,6 +1,8 @@
 #pragma once
 // A SOFT model's configuration, read from JSON (configs/*.json). Every key is checked: an
-// unknown key, a wrong type or an impossible combination is an error naming the key.
+// unknown or repeated key, a wrong type, a value outside the key's range (e.g. img_size 1..65536,
+// depths 0..1024, strides 1..8; models/config.cpp) or an impossible combination is an error
+// naming the key.
 #include <array>
 #include <string>
 

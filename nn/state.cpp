@@ -1,5 +1,6 @@
 #include "nn/state.h"
 
+#include <cmath>
 #include <set>
 
 #include "autograd/grad_mode.h"
@@ -15,6 +16,26 @@ std::string list(const std::vector<std::string>& names) {
   for (size_t i = 0; i < names.size() && i < kShown; ++i) s += (i ? ", " : "") + names[i];
   if (names.size() > kShown) s += detail::concat(" (and ", names.size() - kShown, " more)");
   return s;
+}
+
+// How many values of t are NaN or infinite (0 for integer tensors).
+int64_t non_finite_count(const Tensor& t) {
+  const Tensor c = to_device(t, Device::cpu()).contiguous();
+  const int64_t n = c.numel();
+  int64_t bad = 0;
+  switch (c.dtype()) {
+    case DType::Float32:
+      for (int64_t i = 0; i < n; ++i) bad += !std::isfinite(c.data<float>()[i]);
+      break;
+    case DType::Float64:
+      for (int64_t i = 0; i < n; ++i) bad += !std::isfinite(c.data<double>()[i]);
+      break;
+    case DType::BFloat16:
+      for (int64_t i = 0; i < n; ++i) bad += !std::isfinite(static_cast<float>(c.data<bfloat16>()[i]));
+      break;
+    case DType::Int64: break;
+  }
+  return bad;
 }
 
 }  // namespace
@@ -39,6 +60,13 @@ void load_state(Module& module, const Safetensors& file, const std::string& what
     if (!wrong_shape.empty()) msg += "\n  wrong shape: " + list(wrong_shape);
     throw Error(msg);
   }
+  // Weights with NaN or infinite values (a diverged run, a corrupt export) would only show up as
+  // NaN outputs; they are refused here, naming each tensor.
+  std::vector<std::string> non_finite;
+  for (const auto& [name, t] : state)
+    if (const int64_t bad = non_finite_count(*file.find(name)))
+      non_finite.push_back(detail::concat(name, " (", bad, " of ", t.numel(), ")"));
+  SOFT_CHECK(non_finite.empty(), what, ": NaN or infinite values in ", list(non_finite));
   NoGradGuard no_grad;
   for (auto& [name, t] : state) copy_(t, to_device(*file.find(name), t.device()));
 }

@@ -7,7 +7,8 @@ namespace soft::nn {
 
 // Copies every tensor of `file` into the module's state of the same name (converting dtype).
 // Strict: missing, unexpected or wrongly shaped tensors are all listed in one error naming
-// `what`, and nothing is loaded.
+// `what`, and nothing is loaded; so are tensors holding NaN or infinite values (the file itself
+// is valid: load_safetensors reads them).
 void load_state(Module& module, const Safetensors& file, const std::string& what);
 void load_state(Module& module, const std::string& path);
 

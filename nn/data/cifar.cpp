@@ -25,6 +25,7 @@ Dataset load_cifar10_batches(const std::vector<std::string>& paths, const std::s
     SOFT_CHECK(fs::is_regular_file(path, ec), "cifar10: ", path, ": no such file");
     const auto bytes = static_cast<int64_t>(fs::file_size(path, ec));
     SOFT_CHECK(!ec, "cifar10: ", path, ": cannot read its size (", ec.message(), ")");
+    SOFT_CHECK(bytes > 0, "cifar10: ", path, ": empty file (a CIFAR-10 batch holds ", kRecord, "-byte records)");
     SOFT_CHECK(bytes % kRecord == 0, "cifar10: ", path, ": size ", bytes, " bytes is not a multiple of the ",
                kRecord, "-byte record (truncated or not a CIFAR-10 binary batch)");
     records.push_back(bytes / kRecord);

@@ -32,17 +32,17 @@ class IdxFile {
     SOFT_CHECK(file_, "idx: ", path, ": cannot open (", std::strerror(errno), ")");
   }
 
-  // Reads up to n bytes; fewer only at the end of the data.
+  // Reads up to n bytes; fewer only at the end of the data. A gzip stream that ends early (zlib
+  // hands out what it decoded, then reports Z_BUF_ERROR instead of an error return) is an error.
   size_t read(unsigned char* out, size_t n) {
     size_t done = 0;
     while (done < n) {
       const unsigned chunk = static_cast<unsigned>(std::min<size_t>(n - done, size_t{1} << 20));
       const int got = gzread(file_.get(), out + done, chunk);
-      if (got < 0) {
-        int code = 0;
-        const char* msg = gzerror(file_.get(), &code);
-        throw Error(detail::concat("idx: ", path_, ": read error (", msg, ")"));
-      }
+      int code = Z_OK;
+      gzerror(file_.get(), &code);
+      if (got < 0 || (got == 0 && code == Z_BUF_ERROR))
+        throw Error(detail::concat("idx: ", path_, ": read error (", zlib_message(), ")"));
       if (got == 0) break;
       done += static_cast<size_t>(got);
     }
@@ -56,11 +56,11 @@ class IdxFile {
   }
 
   // Exactly n data bytes, then the end of the file. The buffer grows with what was actually
-  // read, so a truncated file that claims a huge size never allocates that size.
+  // read (1 MiB at a time), so a truncated file that claims a huge size never allocates that size.
   std::vector<unsigned char> read_payload(uint64_t n, const std::string& header) {
     std::vector<unsigned char> bytes;
     while (bytes.size() < n) {
-      const size_t old = bytes.size(), want = static_cast<size_t>(std::min<uint64_t>(n - old, 64u << 20));
+      const size_t old = bytes.size(), want = static_cast<size_t>(std::min<uint64_t>(n - old, 1u << 20));
       bytes.resize(old + want);
       const size_t got = read(bytes.data() + old, want);
       bytes.resize(old + got);
@@ -76,6 +76,14 @@ class IdxFile {
   const std::string& path() const { return path_; }
 
  private:
+  // zlib's message for the last error, without the "<path>: " it starts with.
+  std::string zlib_message() {
+    int code = 0;
+    std::string msg = gzerror(file_.get(), &code);
+    if (msg.rfind(path_ + ": ", 0) == 0) msg.erase(0, path_.size() + 2);
+    return msg;
+  }
+
   std::string path_;
   std::unique_ptr<gzFile_s, GzCloser> file_;
 };
@@ -98,7 +106,10 @@ Tensor read_images(const std::string& path) {
                  cols = f.read_u32_be("column count");
   const std::string header = detail::concat("[", n, ", ", rows, ", ", cols, "]");
   SOFT_CHECK(rows > 0 && cols > 0, "idx: ", path, ": header ", header, " has an empty image size");
-  // Each factor is < 2^32, so n * rows fits in 64 bits; cols is checked by division.
+  // Each factor is < 2^32, so rows * cols and n * rows fit in 64 bits. One image is bounded on its
+  // own too: with n = 0 nothing is allocated, but the tensor's strides are products of rows and cols.
+  SOFT_CHECK(rows * cols <= kMaxElements, "idx: ", path, ": header ", header,
+             " claims images of more than 2^34 pixels each; refusing");
   SOFT_CHECK(n * rows <= kMaxElements / cols, "idx: ", path, ": header ", header,
              " claims more than 2^34 pixels; refusing to allocate");
   const std::vector<unsigned char> bytes = f.read_payload(n * rows * cols, header);

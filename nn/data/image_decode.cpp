@@ -3,7 +3,7 @@
 // clang-format off
 #include <cstdio>   // jpeglib.h needs FILE and size_t first
 #include <jpeglib.h>
-#include <jerror.h>  // JWRN_JPEG_EOF
+#include <jerror.h>  // JWRN_JPEG_EOF, JWRN_HIT_MARKER
 #include <png.h>
 // clang-format on
 
@@ -45,10 +45,12 @@ struct JpegError {
   std::longjmp(err->jump, 1);
 }
 
-// Warnings are silent, except premature end of data: libjpeg would pad a truncated file with
-// grey, which we treat as corrupt rather than train on.
+// Warnings are silent, except premature end of data, of the file or of a scan (the next marker
+// came first): libjpeg would pad the image with grey, which we treat as corrupt rather than train
+// on. (A 125-byte file claiming 12288x4346 pixels with an empty scan decoded to 53 MP of grey.)
 void jpeg_message(j_common_ptr cinfo, int level) {
-  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) jpeg_fail(cinfo);
+  const int code = cinfo->err->msg_code;
+  if (level < 0 && (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER)) jpeg_fail(cinfo);
 }
 
 // Returns an empty string on success, else libjpeg's message. No C++ object with a destructor
@@ -76,9 +78,13 @@ std::string decode_jpeg(const std::string& path, const std::vector<uint8_t>& byt
   jpeg_start_decompress(&cinfo);
   out.width = cinfo.output_width;
   out.height = cinfo.output_height;
-  out.rgb.resize(static_cast<size_t>(out.width * out.height * 3));
+  // Reserved, then grown row by row: a file that claims a large image but holds little data fails
+  // on its first rows without the whole buffer ever being written.
+  const size_t row_bytes = static_cast<size_t>(out.width) * 3;
+  out.rgb.reserve(row_bytes * static_cast<size_t>(out.height));
   while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW row = out.rgb.data() + static_cast<size_t>(cinfo.output_scanline) * out.width * 3;
+    out.rgb.resize(out.rgb.size() + row_bytes);
+    JSAMPROW row = out.rgb.data() + static_cast<size_t>(cinfo.output_scanline) * row_bytes;
     jpeg_read_scanlines(&cinfo, &row, 1);
   }
   jpeg_finish_decompress(&cinfo);
@@ -115,7 +121,10 @@ std::string decode_png(const std::string& path, const std::vector<uint8_t>& byte
       return (uint64_t{bytes[at]} << 24) | (uint64_t{bytes[at + 1]} << 16) | (uint64_t{bytes[at + 2]} << 8) |
              uint64_t{bytes[at + 3]};
     };
-    check_dims(path, be32(16), be32(20));
+    const uint64_t width = be32(16), height = be32(20);
+    check_dims(path, width, height);
+    SOFT_CHECK(width <= PNG_USER_WIDTH_MAX && height <= PNG_USER_HEIGHT_MAX, "decode_image: ", path, ": image is ",
+               width, "x", height, " pixels, a side longer than libpng's limit of ", PNG_USER_WIDTH_MAX);
   }
   PngSource src{&bytes, 0, {}};
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_fail, png_warn);
@@ -146,11 +155,14 @@ std::string decode_png(const std::string& path, const std::vector<uint8_t>& byte
   if (png_get_rowbytes(png, info) != w * 3) png_error(png, "unexpected row size after conversion to RGB");
   out.width = static_cast<int64_t>(w);
   out.height = static_cast<int64_t>(h);
-  out.rgb.resize(static_cast<size_t>(w * h * 3));
+  out.rgb.reserve(static_cast<size_t>(w * h * 3));
   // Row by row (each interlace pass refines the rows in place): no row-pointer array to free
-  // on the longjmp path.
+  // on the longjmp path. The buffer grows with the first pass, as in decode_jpeg.
   for (int pass = 0; pass < passes; ++pass)
-    for (uint64_t y = 0; y < h; ++y) png_read_row(png, out.rgb.data() + y * w * 3, nullptr);
+    for (uint64_t y = 0; y < h; ++y) {
+      if (pass == 0) out.rgb.resize(static_cast<size_t>((y + 1) * w * 3));
+      png_read_row(png, out.rgb.data() + y * w * 3, nullptr);
+    }
   png_read_end(png, nullptr);
   png_destroy_read_struct(&png, &info, nullptr);
   return {};

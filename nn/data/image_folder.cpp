@@ -89,14 +89,21 @@ Weights resample_weights(int64_t n, double x0, double len, int64_t out) {
 std::vector<float> resize_box(const Image& img, const Box& b, int64_t out_h, int64_t out_w) {
   const Weights wx = resample_weights(img.width, b.x0, b.w, out_w);
   const Weights wy = resample_weights(img.height, b.y0, b.h, out_h);
-  // Horizontal pass over every source row: tmp [height, out_w, 3].
-  std::vector<double> tmp(static_cast<size_t>(img.height * out_w * 3), 0.0);
-  for (int64_t y = 0; y < img.height; ++y)
+  // Only the source rows [row0, row1) that the vertical pass reads: a crop of a tall image (say
+  // 1 x 2^23 pixels) must not cost a row of out_w for every row of the image.
+  int64_t row0 = img.height, row1 = 0;
+  for (int64_t o = 0; o < out_h; ++o) {
+    row0 = std::min(row0, wy.first[o]);
+    row1 = std::max(row1, std::min(img.height, wy.first[o] + wy.count));
+  }
+  // Horizontal pass over those rows: tmp [row1 - row0, out_w, 3].
+  std::vector<double> tmp(static_cast<size_t>(std::max<int64_t>(row1 - row0, 0) * out_w * 3), 0.0);
+  for (int64_t y = row0; y < row1; ++y)
     for (int64_t o = 0; o < out_w; ++o)
       for (int64_t k = 0; k < wx.count && wx.first[o] + k < img.width; ++k) {
         const double w = wx.w[o * wx.count + k];
         const uint8_t* px = &img.rgb[((y * img.width) + wx.first[o] + k) * 3];
-        double* t = &tmp[(y * out_w + o) * 3];
+        double* t = &tmp[((y - row0) * out_w + o) * 3];
         for (int c = 0; c < 3; ++c) t[c] += w * px[c];
       }
   // Vertical pass into [3, out_h, out_w].
@@ -106,7 +113,7 @@ std::vector<float> resize_box(const Image& img, const Box& b, int64_t out_h, int
       double acc[3] = {0, 0, 0};
       for (int64_t k = 0; k < wy.count && wy.first[o] + k < img.height; ++k) {
         const double w = wy.w[o * wy.count + k];
-        const double* t = &tmp[((wy.first[o] + k) * out_w + x) * 3];
+        const double* t = &tmp[((wy.first[o] + k - row0) * out_w + x) * 3];
         for (int c = 0; c < 3; ++c) acc[c] += w * t[c];
       }
       for (int c = 0; c < 3; ++c) out[(c * out_h + o) * out_w + x] = static_cast<float>(acc[c] / 255.0);

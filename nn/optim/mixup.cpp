@@ -102,7 +102,7 @@ MixupResult mixup_cutmix(const Tensor& x, const Tensor& labels, const MixupConfi
     T* dp = r.x.data<T>();
     const int64_t plane = H * W, n = C * plane;
     const T lam = static_cast<T>(r.lam), one_lam = static_cast<T>(1.0 - r.lam);
-    const auto [y0, y1, x0, x1] = r.box;
+    const int64_t y0 = r.box[0], y1 = r.box[1], x0 = r.box[2], x1 = r.box[3];  // clang 14 cannot capture bindings
     const bool cut = r.cutmix;
     parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {

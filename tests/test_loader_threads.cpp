@@ -1,0 +1,103 @@
+// DataLoader under many workers: 16 threads with a transform that runs ops (so parallel_for is
+// entered from many threads at once), epochs restarted, skipped and abandoned mid-flight, errors
+// thrown from workers. Part of the normal suite, and of `make test-tsan`, which runs it with
+// tests/test_loader.cpp under ThreadSanitizer (soft_tsan_tests).
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "nn/data/loader.h"
+#include "ops/ops.h"
+
+using namespace soft;
+using namespace soft::data;
+
+namespace {
+
+constexpr int kManyWorkers = 16;
+
+// Sample i: a [3, 16, 16] image of the value i / n, label i % 5.
+Dataset ramp_dataset(int64_t n) {
+  Dataset ds;
+  ds.images = Tensor::empty({n, 3, 16, 16}, DType::Float32);
+  ds.labels = Tensor::empty({n}, DType::Int64);
+  ds.num_classes = 5;
+  ds.name = "ramp";
+  float* p = ds.images.data<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < 3 * 16 * 16; ++j) p[i * 768 + j] = static_cast<float>(i) / static_cast<float>(n);
+    ds.labels.data<int64_t>()[i] = i % 5;
+  }
+  return ds;
+}
+
+// A transform of ops on the whole batch: noise from the batch's Generator, a matmul with a weight
+// shared by every worker (read concurrently), and elementwise ops, written back as [B, 3, 16, 16].
+DataLoader::Transform ops_transform(const Tensor& weight) {
+  return [weight](Batch& b, Generator& gen) {
+    const int64_t n = b.images.size(0);
+    Tensor x = b.images.reshape({n, 768}) + uniform({n, 768}, 0.0, 0.1, gen);  // [B, 768]
+    Tensor mixed = matmul(x, weight);                                             // [B, 768]
+    b.images = (relu(mixed) * 0.5 + x).reshape({n, 3, 16, 16}).contiguous();
+  };
+}
+
+std::vector<std::vector<double>> epoch_images(DataLoader& dl, int64_t epoch) {
+  dl.start_epoch(epoch);
+  std::vector<std::vector<double>> out;
+  int64_t expect = 0;
+  while (auto b = dl.next()) {
+    CHECK(b->index == expect++);
+    out.push_back(b->images.to_vector());
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("loader threads: 16 workers running ops in the transform give the batches of 1 worker") {
+  const Dataset ds = ramp_dataset(96);
+  Generator wgen(5);
+  const Tensor weight = normal({768, 768}, 0.0, 0.03, wgen);
+  DataLoader one(ds, 6, true, false, 21, 1, 1), many(ds, 6, true, false, 21, kManyWorkers, 8);
+  one.set_transform(ops_transform(weight));
+  many.set_transform(ops_transform(weight));
+  for (int64_t epoch : {0, 1}) {
+    const auto expected = epoch_images(one, epoch);
+    REQUIRE(expected.size() == 16);
+    CHECK(epoch_images(many, epoch) == expected);
+  }
+}
+
+TEST_CASE("loader threads: restarting, skipping and abandoning epochs with 16 workers") {
+  const Dataset ds = ramp_dataset(200);
+  DataLoader dl(ds, 4, true, false, 8, kManyWorkers, 12);
+  for (int64_t round = 0; round < 12; ++round) {
+    dl.start_epoch(round % 3);
+    for (int64_t i = 0; i < round % 4; ++i) CHECK(dl.next()->index == i);
+    const int64_t jump = (round * 7) % dl.batches_per_epoch();
+    dl.skip_to(jump);
+    if (auto b = dl.next()) CHECK(b->index == jump);
+  }  // the last epoch is abandoned with a full queue: the destructor joins the workers
+  dl.start_epoch(5);
+  int64_t batches = 0;
+  while (dl.next()) ++batches;
+  CHECK(batches == 50);
+}
+
+TEST_CASE("loader threads: the first failing batch reaches next() in order, with 16 workers") {
+  const Dataset ds = ramp_dataset(64);
+  DataLoader dl(ds, 2, false, false, 3, kManyWorkers, 16);
+  dl.set_transform([](Batch& b, Generator&) {
+    if (b.index % 5 == 3) throw std::runtime_error("batch " + std::to_string(b.index) + " failed");
+  });
+  for (int round = 0; round < 3; ++round) {
+    dl.start_epoch(round);
+    for (int64_t i = 0; i < 3; ++i) CHECK(dl.next()->index == i);
+    CHECK_THROWS_WITH_AS(dl.next(), "batch 3 failed", std::runtime_error);
+    CHECK_FALSE(dl.next().has_value());
+  }
+}
