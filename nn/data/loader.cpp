@@ -43,8 +43,26 @@ DataLoader::DataLoader(const Dataset& ds, int64_t batch_size, bool shuffle, bool
                  y.is_contiguous() && y.size(0) == x.size(0),
              "DataLoader: ", ds_.name, ": labels must be a contiguous int64 CPU [N] tensor matching images ",
              shape_str(x.shape()));
-  SOFT_CHECK(batch_size > 0, "DataLoader: batch_size = ", batch_size, " must be positive");
-  SOFT_CHECK(workers >= 1 && prefetch >= 1, "DataLoader: workers = ", workers, " and prefetch = ", prefetch,
+  check_settings();
+}
+
+DataLoader::DataLoader(SampleSource source, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed,
+                       int workers, int prefetch)
+    : source_(std::move(source)),
+      batch_size_(batch_size),
+      shuffle_(shuffle),
+      drop_last_(drop_last),
+      seed_(seed),
+      workers_(workers),
+      prefetch_(prefetch) {
+  SOFT_CHECK(source_.load && source_.size >= 0, "DataLoader: ", source_.name,
+             ": a sample source needs a load function and a size >= 0");
+  check_settings();
+}
+
+void DataLoader::check_settings() const {
+  SOFT_CHECK(batch_size_ > 0, "DataLoader: batch_size = ", batch_size_, " must be positive");
+  SOFT_CHECK(workers_ >= 1 && prefetch_ >= 1, "DataLoader: workers = ", workers_, " and prefetch = ", prefetch_,
              " must both be at least 1");
 }
 
@@ -57,14 +75,14 @@ void DataLoader::set_transform(Transform t) {
 }
 
 int64_t DataLoader::batches_per_epoch() const {
-  const int64_t n = ds_.size();
+  const int64_t n = num_samples();
   return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
 }
 
 void DataLoader::start_epoch(int64_t epoch) {
   stop_workers();
   epoch_ = epoch;
-  const int64_t n = ds_.size();
+  const int64_t n = num_samples();
   order_.resize(static_cast<size_t>(n));
   if (shuffle_) {
     Generator gen(epoch_seed(seed_, epoch));
@@ -86,12 +104,49 @@ void DataLoader::skip_to(int64_t batch_index) {
 }
 
 Batch DataLoader::assemble(int64_t b) const {
-  const int64_t n = ds_.size();
+  const int64_t n = num_samples();
   const int64_t begin = b * batch_size_, count = std::min(batch_size_, n - begin);
-  const Shape& s = ds_.images.shape();  // [N, C, H, W]
-  const int64_t per = s[1] * s[2] * s[3];
   Batch out;
   out.index = b;
+  if (source_.load) {
+    load_samples(out, begin, count, batch_seed(seed_, epoch_, b));
+  } else {
+    copy_samples(out, begin, count);
+  }
+  if (transform_) {
+    Generator gen(batch_seed(seed_, epoch_, b));
+    transform_(out, gen);
+  }
+  return out;
+}
+
+void DataLoader::load_samples(Batch& out, int64_t begin, int64_t count, uint64_t batch_stream) const {
+  out.labels = Tensor::empty({count}, DType::Int64);
+  int64_t* dlab = out.labels.data<int64_t>();
+  for (int64_t i = 0; i < count; ++i) {
+    // The sample streams are distinct from the batch transform's (the extra constant).
+    Generator gen(mix(batch_stream ^ mix(static_cast<uint64_t>(i) ^ 0x2545f4914f6cdd1dull)));
+    const int64_t k = order_[static_cast<size_t>(begin + i)];
+    auto [image, label] = source_.load(k, gen);  // [C, H, W]
+    SOFT_CHECK(image.defined() && image.dim() == 3 && image.dtype() == DType::Float32 && image.device().is_cpu(),
+               "DataLoader: ", source_.name, ": sample ", k, " is not a float32 CPU [C, H, W] tensor");
+    if (i == 0) {
+      out.images = Tensor::empty({count, image.size(0), image.size(1), image.size(2)}, DType::Float32);
+    }
+    const Shape& s = out.images.shape();
+    SOFT_CHECK(image.size(0) == s[1] && image.size(1) == s[2] && image.size(2) == s[3], "DataLoader: ",
+               source_.name, ": sample ", k, " has shape ", shape_str(image.shape()), ", the batch's first [",
+               s[1], ", ", s[2], ", ", s[3], "]");
+    const int64_t per = s[1] * s[2] * s[3];
+    Tensor c = image.contiguous();
+    std::memcpy(out.images.data<float>() + i * per, c.data<float>(), static_cast<size_t>(per) * sizeof(float));
+    dlab[i] = label;
+  }
+}
+
+void DataLoader::copy_samples(Batch& out, int64_t begin, int64_t count) const {
+  const Shape& s = ds_.images.shape();  // [N, C, H, W]
+  const int64_t per = s[1] * s[2] * s[3];
   out.images = Tensor::empty({count, s[1], s[2], s[3]}, DType::Float32);
   out.labels = Tensor::empty({count}, DType::Int64);
   const float* src = ds_.images.data<float>();
@@ -103,11 +158,6 @@ Batch DataLoader::assemble(int64_t b) const {
     std::memcpy(dst + i * per, src + k * per, static_cast<size_t>(per) * sizeof(float));
     dlab[i] = lab[k];
   }
-  if (transform_) {
-    Generator gen(batch_seed(seed_, epoch_, b));
-    transform_(out, gen);
-  }
-  return out;
 }
 
 void DataLoader::worker_loop() {

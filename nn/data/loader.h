@@ -1,6 +1,7 @@
 #pragma once
-// DataLoader: mini-batches of an in-memory Dataset, assembled ahead of time by background
-// threads and delivered strictly in order.
+// DataLoader: mini-batches of an in-memory Dataset (or of a SampleSource that produces samples on
+// demand, e.g. decoded image files), assembled ahead of time by background threads and delivered
+// strictly in order.
 //
 // Determinism: the order of an epoch is randperm(N) from a Generator seeded by (seed, epoch)
 // (identity when !shuffle), and the transform of batch b gets a Generator seeded by
@@ -18,7 +19,9 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/random.h"
@@ -32,6 +35,15 @@ struct Batch {
   int64_t index = 0;  // position of the batch in its epoch
 };
 
+// Samples made on demand: load(i, gen) returns sample i as float32 [C, H, W] (the same shape for
+// every i) and its label. gen is the sample's own Generator, seeded by (seed, epoch, batch,
+// position in the batch), for random transforms. Called from several worker threads at once.
+struct SampleSource {
+  int64_t size = 0;
+  std::function<std::pair<Tensor, int64_t>(int64_t index, Generator& gen)> load;
+  std::string name;
+};
+
 class DataLoader {
  public:
   // Runs in a worker thread on each assembled batch (e.g. augmentation); draw randomness only
@@ -41,6 +53,8 @@ class DataLoader {
   // images must be a contiguous float32 CPU [N, C, H, W] tensor and labels contiguous int64 [N].
   // The loader keeps its own handles to them (no copy of the data).
   DataLoader(const Dataset& ds, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed,
+             int workers = 1, int prefetch = 2);
+  DataLoader(SampleSource source, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed,
              int workers = 1, int prefetch = 2);
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
@@ -66,12 +80,17 @@ class DataLoader {
     Batch batch;
     std::exception_ptr error;
   };
+  int64_t num_samples() const { return source_.load ? source_.size : ds_.size(); }
+  void check_settings() const;
   Batch assemble(int64_t b) const;
+  void copy_samples(Batch& out, int64_t begin, int64_t count) const;
+  void load_samples(Batch& out, int64_t begin, int64_t count, uint64_t batch_stream) const;
   void worker_loop();
   void start_workers(int64_t first_batch);
   void stop_workers();
 
-  Dataset ds_;
+  Dataset ds_;           // in-memory samples, or
+  SampleSource source_;  // samples made on demand (when source_.load is set)
   int64_t batch_size_;
   bool shuffle_, drop_last_;
   uint64_t seed_;
