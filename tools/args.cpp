@@ -15,8 +15,19 @@ ArgParser& ArgParser::option(const std::string& name, const std::string& metavar
   return *this;
 }
 
+ArgParser& ArgParser::repeated(const std::string& name, const std::string& metavar, const std::string& help) {
+  specs_.push_back({name, metavar, help, false, true});
+  return *this;
+}
+
 ArgParser& ArgParser::flag(const std::string& name, const std::string& help) {
   specs_.push_back({name, "", help, false});
+  return *this;
+}
+
+ArgParser& ArgParser::positional(const std::string& name, const std::string& metavar, const std::string& help,
+                                 bool required) {
+  positional_ = {name, metavar, help, required};
   return *this;
 }
 
@@ -34,7 +45,14 @@ Args ArgParser::parse(const std::vector<std::string>& args) const {
   const std::string hint = "; see 'soft " + command_ + " --help'";
   Args out;
   out.command_ = command_;
-  for (size_t i = 0; i < args.size(); ++i) {
+  size_t first = 0;
+  if (!positional_.name.empty()) {
+    const bool given = !args.empty() && args[0].compare(0, 1, "-") != 0;
+    if (!given && positional_.required)
+      throw UsageError(command_ + ": missing " + positional_.metavar + " (" + positional_.help + ")" + hint);
+    if (given) out.values_[positional_.name] = args[first++];
+  }
+  for (size_t i = first; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg.size() < 3 || arg.compare(0, 2, "--") != 0)
       throw UsageError(command_ + ": unexpected argument '" + arg + "' (flags are --name value)" + hint);
@@ -42,7 +60,7 @@ Args ArgParser::parse(const std::vector<std::string>& args) const {
     std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
     const Spec* spec = find(name);
     if (!spec) throw UsageError(command_ + ": unknown flag '--" + name + "'" + hint);
-    if (out.has(name)) throw UsageError(command_ + ": flag '--" + name + "' given twice");
+    if (out.has(name) && !spec->repeatable) throw UsageError(command_ + ": flag '--" + name + "' given twice");
     std::string value;
     if (spec->takes_value()) {
       if (eq != std::string::npos) {
@@ -58,6 +76,7 @@ Args ArgParser::parse(const std::vector<std::string>& args) const {
       throw UsageError(command_ + ": flag '--" + name + "' takes no value");
     }
     out.values_[name] = value;
+    if (spec->repeatable) out.repeated_[name].push_back(value);
   }
   for (const Spec& s : specs_)
     if (s.required && !out.has(s.name))
@@ -68,21 +87,26 @@ Args ArgParser::parse(const std::vector<std::string>& args) const {
 std::string ArgParser::help() const {
   std::ostringstream s;
   s << "Usage: soft " << command_;
+  if (!positional_.name.empty())
+    s << " " << (positional_.required ? positional_.metavar : "[" + positional_.metavar + "]");
   for (const Spec& spec : specs_) {
     std::string usage = "--" + spec.name + (spec.takes_value() ? " " + spec.metavar : "");
-    s << " " << (spec.required ? usage : "[" + usage + "]");
+    s << " " << (spec.required ? usage : "[" + usage + (spec.repeatable ? " ..." : "") + "]");
   }
   s << "\n\n" << wrap(synopsis_);
   if (!description_.empty()) s << "\n" << wrap(description_);
   s << "\nFlags:\n";
-  size_t width = 0;
+  size_t width = positional_.metavar.size();
   for (const Spec& spec : specs_) width = std::max(width, spec.name.size() + spec.metavar.size() + 3);
+  if (!positional_.name.empty())
+    s << "  " << positional_.metavar << std::string(width - positional_.metavar.size() + 2, ' ') << positional_.help
+      << "\n";
   for (const Spec& spec : specs_) {
     std::string usage = "--" + spec.name + (spec.takes_value() ? " " + spec.metavar : "");
     s << "  " << usage << std::string(width - usage.size() + 2, ' ') << spec.help
-      << (spec.required ? " (required)" : "") << "\n";
+      << (spec.required ? " (required)" : "") << (spec.repeatable ? " (repeatable)" : "") << "\n";
   }
-  s << "  --help" << std::string(width - 4, ' ') << "show this help\n";
+  s << "  --help" << std::string(std::max<size_t>(width, 6) - 4, ' ') << "show this help\n";
   if (!epilog_.empty()) s << "\n" << wrap(epilog_);
   return s.str();
 }
@@ -100,6 +124,11 @@ int64_t Args::get_int(const std::string& name, int64_t min, int64_t max) const {
     throw UsageError(command_ + ": '--" + name + " " + text + "': expected an integer from " +
                      std::to_string(min) + " to " + std::to_string(max));
   return v;
+}
+
+std::vector<std::string> Args::get_all(const std::string& name) const {
+  auto it = repeated_.find(name);
+  return it == repeated_.end() ? std::vector<std::string>{} : it->second;
 }
 
 bool wants_help(const std::vector<std::string>& args) {

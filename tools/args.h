@@ -1,6 +1,7 @@
 #pragma once
 // The flags of one `soft` subcommand: declared once with their help text, parsed strictly
-// ("--name value" or "--name=value"; no positional arguments) and printed as `soft CMD --help`.
+// ("--name value" or "--name=value"; a positional argument only where declared, as the KIND of
+// `soft bench KIND`) and printed as `soft CMD --help`.
 #include <cstdint>
 #include <map>
 #include <stdexcept>
@@ -29,8 +30,14 @@ class ArgParser {
   // A flag taking a value, shown as "--name METAVAR".
   ArgParser& option(const std::string& name, const std::string& metavar, const std::string& help,
                     bool required = false);
+  // A flag taking a value that may be given several times (Args::get_all), e.g. --set K=V.
+  ArgParser& repeated(const std::string& name, const std::string& metavar, const std::string& help);
   // A flag without a value.
   ArgParser& flag(const std::string& name, const std::string& help);
+  // A first argument before the flags (the KIND of `soft bench KIND --flags`, the run folder of
+  // `soft eval RUN_DIR`), stored under `name`; when not required it may be left out.
+  ArgParser& positional(const std::string& name, const std::string& metavar, const std::string& help,
+                        bool required = true);
   // Appended to the help after the flags (e.g. how output is to be read).
   ArgParser& epilog(const std::string& text);
 
@@ -42,12 +49,14 @@ class ArgParser {
   struct Spec {
     std::string name, metavar, help;
     bool required = false;
+    bool repeatable = false;
     bool takes_value() const { return !metavar.empty(); }
   };
   const Spec* find(const std::string& name) const;
 
   std::string command_, synopsis_, description_, epilog_;
   std::vector<Spec> specs_;
+  Spec positional_;  // no name: the command takes no positional argument
 };
 
 // Parsed flags, by name without the leading "--".
@@ -57,12 +66,15 @@ class Args {
   const std::string& get(const std::string& name) const;  // a flag that was given (or required)
   // The value as an integer in [min, max]; anything else is a UsageError naming the flag.
   int64_t get_int(const std::string& name, int64_t min, int64_t max) const;
+  // Every value of a repeated flag, in the order given (empty when not given).
+  std::vector<std::string> get_all(const std::string& name) const;
   const std::string& command() const { return command_; }
 
  private:
   friend class ArgParser;
   std::string command_;
-  std::map<std::string, std::string> values_;  // switches hold ""
+  std::map<std::string, std::string> values_;  // switches hold ""; repeated flags their last value
+  std::map<std::string, std::vector<std::string>> repeated_;
 };
 
 // "soft CMD --help" or "-h" anywhere among the arguments.

@@ -54,6 +54,11 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> list = {
       {"info", "a model's stages, token grids, landmarks, parameter count and MACs", info_parser, info_command},
       {"infer", "logits of a batch of images (safetensors in, safetensors out)", infer_parser, infer_command},
+      {"train", "train a model from a config (run folder, metrics, checkpoints, resume)", train_parser,
+       train_command},
+      {"eval", "test top-1 / top-5 of a run's checkpoint or of weights", eval_parser, eval_command},
+      {"export", "a run's model weights as a safetensors file", export_parser, export_command},
+      {"bench", "CPU benchmarks: training steps, one attention block, the GEMM kernel", bench_parser, bench_command},
   };
   return list;
 }

@@ -36,4 +36,20 @@ int info_command(const Args& args, std::ostream& out);
 ArgParser infer_parser();
 int infer_command(const Args& args, std::ostream& out);
 
+// soft bench: CPU benchmarks, train | attn | gemm (tools/bench_command.cpp, tools/bench/).
+ArgParser bench_parser();
+int bench_command(const Args& args, std::ostream& out);
+
+// soft train: train a model, resume a run (tools/train_command.cpp, tools/train/).
+ArgParser train_parser();
+int train_command(const Args& args, std::ostream& out);
+
+// soft eval: test accuracy of a run's checkpoint or of weights (tools/eval_command.cpp).
+ArgParser eval_parser();
+int eval_command(const Args& args, std::ostream& out);
+
+// soft export: a run's weights as a safetensors file (tools/export_command.cpp).
+ArgParser export_parser();
+int export_command(const Args& args, std::ostream& out);
+
 }  // namespace soft::tools

@@ -1,0 +1,80 @@
+// soft train on an ImageNet-style folder (train/ and val/ with one folder per class): images
+// decoded on demand with random-resized-crop, flip and random erasing; a stopped and resumed run
+// matches the uninterrupted one.
+#include <doctest/doctest.h>
+#include <png.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "tests/train_test_util.h"
+
+using namespace soft;
+using namespace soft::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// An RGB PNG of w x h whose colour is mostly red (class 0) or blue (class 1), varied by `seed`.
+void write_png(const std::string& path, int w, int h, int cls, int seed) {
+  std::vector<uint8_t> px(static_cast<size_t>(w * h * 3));
+  for (int i = 0; i < w * h; ++i) {
+    const uint8_t v = static_cast<uint8_t>((i * 37 + seed * 91) % 64);
+    px[i * 3 + 0] = static_cast<uint8_t>(cls == 0 ? 180 + v : v);
+    px[i * 3 + 1] = static_cast<uint8_t>(v * 2);
+    px[i * 3 + 2] = static_cast<uint8_t>(cls == 1 ? 180 + v : v);
+  }
+  FILE* f = std::fopen(path.c_str(), "wb");
+  REQUIRE(f);
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png_create_info_struct(png);
+  png_init_io(png, f);
+  png_set_IHDR(png, info, w, h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  for (int y = 0; y < h; ++y) png_write_row(png, px.data() + y * w * 3);
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  std::fclose(f);
+}
+
+}  // namespace
+
+TEST_CASE("train folder: decoded images train, and a resumed run matches") {
+  TempDir dir;
+  const std::string root = dir.file("images");
+  for (const auto& [split, count] : {std::pair{"train", 8}, std::pair{"val", 4}})
+    for (int cls = 0; cls < 2; ++cls) {
+      const std::string folder = root + "/" + split + "/" + (cls == 0 ? "red" : "blue");
+      fs::create_directories(folder);
+      for (int i = 0; i < count; ++i) write_png(folder + "/" + std::to_string(i) + ".png", 12, 10, cls, i);
+    }
+  Json model = Json::parse(kTinyModel);
+  model["in_chans"] = 3;
+  model["num_classes"] = 2;
+  const std::string model_path = write_text(dir.file("rgb_model.json"), model.dump());
+  const Json changes = {
+      {"model", {{"config", model_path}}},
+      {"data", {{"kind", "folder"}, {"path", root}, {"image_size", 8}, {"workers", 2}}},
+      {"augmentation", {{"hflip", true}, {"scale_min", 0.5}, {"random_erase", 0.5}}},
+      {"batch", 4},
+      {"epochs", 3}};
+  const std::string full = dir.file("full");
+  CliResult a = soft_cli({"train", "--config", tiny_train_config(dir, changes), "--run-dir", full});
+  INFO(a.out << a.err);
+  REQUIRE(a.code == 0);
+  CHECK(contains(a.out, "data: images: 16 train / 8 test images of 3x8x8, 2 classes"));
+  const std::vector<Json> expected = metrics_without_timing(full);
+  REQUIRE(expected.size() == 4 * 3 + 3);  // 4 steps per epoch, one evaluation per epoch
+
+  Json stop = changes;
+  stop["debug"]["stop_at_step"] = 6;
+  const std::string run = dir.file("stopped");
+  CliResult b = soft_cli({"train", "--config", tiny_train_config(dir, stop, "stop.json"), "--run-dir", run});
+  INFO(b.out << b.err);
+  REQUIRE(b.code == 0);
+  CliResult c = soft_cli({"train", "--resume", run});
+  INFO(c.out << c.err);
+  REQUIRE(c.code == 0);
+  CHECK(metrics_without_timing(run) == expected);
+}

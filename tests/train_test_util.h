@@ -1,0 +1,71 @@
+#pragma once
+// Shared by the trainer's tests (tests/test_train_*.cpp): a tiny model and training config on
+// synthetic data, the `soft` command run in-process, and metrics.jsonl without its timings.
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/temp_dir.h"
+#include "tools/cli.h"
+#include "tools/train/metrics_log.h"
+#include "tools/train/train_config.h"
+
+namespace soft::test {
+
+using tools::train::Json;
+
+// 8x8 grey images, 4 classes; SOFT attention in stage 1 (8x8 tokens, 16 landmarks), softmax in stage 4.
+inline const char* kTinyModel = R"({
+  "name": "tiny", "img_size": 8, "in_chans": 1, "num_classes": 4,
+  "embed_dims": [8, 8, 8, 16], "num_heads": [1, 1, 1, 2], "depths": [1, 0, 0, 1],
+  "stem_strides": [1, 1, 1], "patch_strides": [2, 2, 2], "landmark_strides": [2, 2, 2],
+  "local_kernels": [3, 3, 3], "stem_width": 4, "newton_iterations": 4})";
+
+struct CliResult {
+  int code;
+  std::string out, err;
+};
+
+inline CliResult soft_cli(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  int code = tools::run(args, out, err);
+  return {code, out.str(), err.str()};
+}
+
+inline std::string write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+  return path;
+}
+
+// A training config on synthetic data (64 train, 32 test images) for the tiny model, with
+// `changes` merged over it.
+inline std::string tiny_train_config(const TempDir& dir, const Json& changes = Json::object(),
+                                     const std::string& file = "train.json") {
+  const std::string model = write_text(dir.file("tiny_model.json"), kTinyModel);
+  Json j = Json::parse(R"({
+    "name": "tiny_run",
+    "data": {"kind": "synthetic", "synthetic": {"train": 64, "test": 32, "channels": 1, "size": 8, "classes": 4}},
+    "optim": {"name": "adamw", "lr": 0.01, "weight_decay": 0.01},
+    "schedule": {"warmup_epochs": 0.0, "min_lr": 0.0001},
+    "epochs": 2, "batch": 16, "seed": 5, "threads": 1,
+    "eval": {"batch": 32}, "log": {"every_steps": 1}
+  })");
+  j["model"]["config"] = model;
+  j.merge_patch(changes);
+  return write_text(dir.file(file), j.dump(2));
+}
+
+// The run's metrics lines without what depends on the clock.
+inline std::vector<Json> metrics_without_timing(const std::string& run_dir) {
+  std::vector<Json> lines = tools::train::read_metrics(run_dir + "/metrics.jsonl");
+  for (Json& line : lines) {
+    line.erase("images_per_s");
+    line.erase("time_s");
+  }
+  return lines;
+}
+
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+}  // namespace soft::test

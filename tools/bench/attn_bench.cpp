@@ -1,0 +1,76 @@
+// soft bench attn: forward + backward of one transformer block on one image of N tokens.
+//   soft:    the stage 1-3 block, SoftEncoderLayer (models/soft.h): SOFT attention (landmark
+//            stride r, 9x9 local conv, 20 Newton iterations), post-LN, feed-forward 4C;
+//   softmax: the stage-4 block, SoftmaxBlock: pre-LN softmax attention, MLP 4C.
+// The loss is sum(out * probe) with a fixed random probe, so every gradient is non-trivial.
+#include <cmath>
+#include <iomanip>
+#include <ostream>
+
+#include "models/soft.h"
+#include "tools/bench/bench.h"
+
+namespace soft::tools::bench {
+
+void attention(const Args& args, const RunOptions& run, std::ostream& out) {
+  const int64_t tokens = args.get_int("tokens", 1, int64_t{1} << 24);
+  const int64_t dim = args.has("dim") ? args.get_int("dim", 1, 4096) : 64;
+  const int64_t heads = args.has("heads") ? args.get_int("heads", 1, dim) : 2;
+  const int64_t ratio = args.has("ratio") ? args.get_int("ratio", 2, 1024) : 8;
+  const std::string kind = args.has("kind") ? args.get("kind") : "soft";
+  if (kind != "soft" && kind != "softmax")
+    throw UsageError("bench attn: '--kind " + kind + "': expected soft or softmax");
+  if (dim % heads != 0)
+    throw UsageError("bench attn: --dim " + std::to_string(dim) + " is not divisible by --heads " +
+                     std::to_string(heads));
+  const auto side = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(tokens))));
+  if (side * side != tokens)
+    throw UsageError("bench attn: --tokens " + std::to_string(tokens) + " is not a square grid (1024 = 32 x 32, ...)");
+  if (kind == "soft" && side < ratio)
+    throw UsageError("bench attn: a " + std::to_string(side) + "x" + std::to_string(side) +
+                     " grid is smaller than the landmark window --ratio " + std::to_string(ratio));
+
+  constexpr int64_t kLocalKernel = 9;  // stage 1's
+  std::shared_ptr<nn::Module> block;
+  std::function<Tensor(const Tensor&)> forward;
+  if (kind == "soft") {
+    auto layer = std::make_shared<models::SoftEncoderLayer>(nn::SoftAttentionOptions{dim, heads, ratio, kLocalKernel},
+                                                            0.0);
+    forward = [layer, side](const Tensor& x) { return layer->forward(x, side, side); };
+    block = layer;
+  } else {
+    auto layer = std::make_shared<models::SoftmaxBlock>(dim, heads, 4, 0.0, 0.0);
+    forward = [layer](const Tensor& x) { return layer->forward(x); };
+    block = layer;
+  }
+  Generator gen(0);
+  Tensor x = uniform({1, tokens, dim}, -1.0, 1.0, gen).requires_grad_();  // [1, N, C]
+  Tensor probe = uniform({1, tokens, dim}, -1.0, 1.0, gen);               // [1, N, C]
+
+  double seconds = median_seconds(
+      [&] {
+        block->zero_grad();
+        x.set_grad(Tensor());
+        sum(forward(x) * probe).backward();
+      },
+      run.steps, run.warmup);
+
+  const double peak = peak_rss_mib();
+  const int64_t landmarks = kind == "soft" ? (side / ratio) * (side / ratio) : 0;
+  ResultLine line("attn");
+  line.add("impl", "soft").add("attention", kind).add("module", "block").add("tokens", tokens).add("dim", dim);
+  line.add("heads", heads);
+  if (kind == "soft") line.add("ratio", ratio).add("landmarks", landmarks);
+  line.add("threads", run.threads).add("steps", run.steps).add("warmup", run.warmup);
+  line.add("fwd_bwd_ms", fixed(seconds * 1e3, 3));
+  line.add("peak_rss_mib", fixed(peak, 1));
+  out << line.str() << "\n\n";
+  out << (kind == "soft" ? "SOFT block (SoftEncoderLayer)" : "softmax block (SoftmaxBlock)") << ", " << tokens
+      << " tokens (" << side << "x" << side << "), dim " << dim << ", " << heads << " heads";
+  if (kind == "soft") out << ", ratio " << ratio << " (" << landmarks << " landmarks)";
+  out << ", " << run.threads << " threads: median of " << run.steps << " after " << run.warmup << " warm-up\n"
+      << std::left << "  " << std::setw(18) << "forward+backward" << fixed(seconds * 1e3, 3) << " ms\n"
+      << "  " << std::setw(18) << "peak RSS" << fixed(peak, 1) << " MiB\n";
+}
+
+}  // namespace soft::tools::bench

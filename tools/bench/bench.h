@@ -1,0 +1,59 @@
+#pragma once
+// The kinds of `soft bench` (tools/bench_command.cpp parses the command line and calls them) and
+// what they share: median timing, peak resident memory, the thread count, the result lines.
+//
+// Every measurement is printed as one result line, "result KIND key=value key=value ..." with no
+// spaces inside a value (bench/torch_soft_cpu.py prints the same lines for PyTorch, so a script
+// can pair them), followed by a table for people.
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tools/args.h"
+
+namespace soft::tools::bench {
+
+struct RunOptions {
+  int64_t steps = 3;   // timed repetitions; the median is reported
+  int64_t warmup = 1;  // untimed repetitions before them
+  int64_t threads = 1;
+};
+
+// soft bench train: training steps of a model on synthetic data (tools/bench/train_bench.cpp).
+void train(const Args& args, const RunOptions& run, std::ostream& out);
+// soft bench attn: one block's forward + backward at one token count (tools/bench/attn_bench.cpp).
+void attention(const Args& args, const RunOptions& run, std::ostream& out);
+// soft bench attn --sweep: every token count in a child process, a table and an SVG plot
+// (tools/bench/attn_sweep.cpp).
+void attention_sweep(const Args& args, const RunOptions& run, std::ostream& out);
+// soft bench gemm: the float32 GEMM kernel on square matrices (tools/bench/gemm_bench.cpp).
+void gemm(const Args& args, const RunOptions& run, std::ostream& out);
+
+// Median wall-clock seconds of `steps` calls of `fn` after `warmup` untimed calls.
+double median_seconds(const std::function<void()>& fn, int64_t steps, int64_t warmup);
+// Peak resident set size of this process so far in MiB (VmHWM; getrusage where that is missing).
+double peak_rss_mib();
+// "1024,4096" -> {1024, 4096}; each in [min, max], else a UsageError naming the flag.
+std::vector<int64_t> int_list(const Args& args, const std::string& name, int64_t min, int64_t max);
+// v with `decimals` digits after the point ("12.50").
+std::string fixed(double v, int decimals);
+
+// A result line under construction: ResultLine("gemm").add("n", 1024).add("ms", fixed(t, 3)).str().
+class ResultLine {
+ public:
+  explicit ResultLine(const std::string& kind) : text_("result " + kind) {}
+  ResultLine& add(const std::string& key, const std::string& value);
+  ResultLine& add(const std::string& key, int64_t value) { return add(key, std::to_string(value)); }
+  const std::string& str() const { return text_; }
+
+ private:
+  std::string text_;
+};
+
+// The fields of a result line, with its KIND under "result"; empty when the line is not one.
+std::map<std::string, std::string> parse_result_line(const std::string& line);
+
+}  // namespace soft::tools::bench

@@ -1,0 +1,111 @@
+// soft bench train|attn|gemm [flags]: CPU benchmarks (the measurements live in tools/bench/).
+#include <algorithm>
+#include <map>
+#include <ostream>
+
+#include "core/parallel.h"
+#include "tools/bench/bench.h"
+#include "tools/cli.h"
+
+namespace soft::tools {
+namespace {
+
+// The flags each kind takes (besides --steps, --warmup and --threads, which all take).
+const std::map<std::string, std::vector<std::string>>& kind_flags() {
+  static const std::map<std::string, std::vector<std::string>> flags = {
+      {"train", {"model", "img", "batch"}},
+      {"attn", {"tokens", "dim", "heads", "ratio", "kind", "sweep", "out", "exe", "softmax-cap-mib", "with",
+                "cold-from"}},
+      {"gemm", {"sizes"}},
+  };
+  return flags;
+}
+
+void check_flags_of(const std::string& kind, const Args& args) {
+  auto it = kind_flags().find(kind);
+  if (it == kind_flags().end())
+    throw UsageError("bench: unknown benchmark '" + kind + "': expected train, attn or gemm; see 'soft bench --help'");
+  for (const auto& [other, names] : kind_flags()) {
+    if (other == kind) continue;
+    for (const std::string& name : names)
+      if (args.has(name) && std::find(it->second.begin(), it->second.end(), name) == it->second.end())
+        throw UsageError("bench " + kind + ": flag '--" + name + "' belongs to 'bench " + other + "'");
+  }
+  auto require = [&](const std::string& name) {
+    if (!args.has(name)) throw UsageError("bench " + kind + ": missing required flag '--" + name + "'");
+  };
+  if (kind == "train") require("model"), require("batch");
+  if (kind == "attn" && !args.has("sweep")) require("tokens");
+  if (kind == "attn" && args.has("kind") && args.get("kind") != "soft" && args.get("kind") != "softmax")
+    throw UsageError("bench attn: '--kind " + args.get("kind") + "': expected soft or softmax");
+  for (const char* name : {"out", "exe", "softmax-cap-mib", "with", "cold-from"})
+    if (args.has(name) && !args.has("sweep")) throw UsageError(std::string("bench attn: --") + name + " needs --sweep");
+}
+
+// Sets the OpenMP thread count for the lifetime of the benchmark and restores it after.
+class ThreadCount {
+ public:
+  explicit ThreadCount(int64_t n) : previous_(num_threads()) { set_num_threads(static_cast<int>(n)); }
+  ~ThreadCount() { set_num_threads(previous_); }
+  ThreadCount(const ThreadCount&) = delete;
+  ThreadCount& operator=(const ThreadCount&) = delete;
+
+ private:
+  int previous_;
+};
+
+}  // namespace
+
+ArgParser bench_parser() {
+  return ArgParser("bench", "CPU benchmarks: training steps of a model, one attention block, the GEMM kernel.",
+                   "  soft bench train --model soft_tiny --img 224 --batch 8 --threads 2\n"
+                   "  soft bench attn --tokens 65536 --dim 64 --heads 2 --ratio 8 [--kind softmax]\n"
+                   "  soft bench attn --sweep --out DIR\n"
+                   "  soft bench gemm --sizes 256,512,1024,2048")
+      .positional("benchmark", "KIND", "train, attn or gemm")
+      .option("model", "NAME", "train: built-in model or JSON config path (required)")
+      .option("img", "N", "train: image side in pixels (default: the config's img_size)")
+      .option("batch", "B", "train: images per step (required)")
+      .option("tokens", "N|LIST", "attn: tokens, a square grid (required); with --sweep a list (default "
+                                  "1024,4096,16384,65536)")
+      .option("dim", "C", "attn: channels (default 64)")
+      .option("heads", "H", "attn: heads (default 2)")
+      .option("ratio", "R", "attn: landmark stride r, m = (sqrt(N) / r)^2 landmarks (default 8)")
+      .option("kind", "soft|softmax", "attn: SOFT block or softmax block (default soft; --sweep: both)")
+      .flag("sweep", "attn: every --tokens in a child process; a table, and a plot with --out")
+      .option("out", "DIR", "attn --sweep: write attn_sweep.txt and attn_sweep.svg there")
+      .option("softmax-cap-mib", "M",
+              "attn --sweep: run softmax while heads x N x N floats fit in M MiB (default 1024)")
+      .option("with", "FILE", "attn --sweep: add the 'result attn' lines of FILE (e.g. PyTorch's) to table and plot")
+      .option("cold-from", "N", "attn --sweep: time sizes from N tokens up without a warm-up pass (slow sizes)")
+      .option("exe", "PATH", "attn --sweep: the soft binary the children run (default: this program)")
+      .option("sizes", "LIST", "gemm: matrix sides (default 256,512,1024,2048)")
+      .option("steps", "S", "timed repetitions, the median is reported (default 3; gemm 5)")
+      .option("warmup", "W", "untimed repetitions first (default 1)")
+      .option("threads", "T", "OpenMP threads (default: all, or OMP_NUM_THREADS)")
+      .epilog(
+          "Each measurement is one line 'result KIND key=value ...' (bench/torch_soft_cpu.py prints the same for "
+          "PyTorch), then a table. train: a fixed synthetic batch, forward, cross-entropy (label smoothing 0.1), "
+          "backward, AdamW step; GFLOP/s = 3 x forward MACs (soft info) x 2 / step time. attn: forward + backward "
+          "of one block on one image, SOFT = SoftEncoderLayer (SOFT attention with a 9x9 local conv, post-LN, "
+          "feed-forward 4C), softmax = SoftmaxBlock (pre-LN softmax attention, MLP 4C). Peak memory is the "
+          "process's peak resident set (VmHWM), so run one measurement per process (as --sweep does) to compare "
+          "sizes.");
+}
+
+int bench_command(const Args& args, std::ostream& out) {
+  const std::string& kind = args.get("benchmark");
+  check_flags_of(kind, args);
+  bench::RunOptions run;
+  run.steps = args.has("steps") ? args.get_int("steps", 1, 100000) : (kind == "gemm" ? 5 : 3);
+  run.warmup = args.has("warmup") ? args.get_int("warmup", 0, 100000) : 1;
+  run.threads = args.has("threads") ? args.get_int("threads", 1, 1024) : num_threads();
+  ThreadCount threads(run.threads);
+  if (kind == "train") bench::train(args, run, out);
+  else if (kind == "attn" && args.has("sweep")) bench::attention_sweep(args, run, out);
+  else if (kind == "attn") bench::attention(args, run, out);
+  else bench::gemm(args, run, out);
+  return kExitOk;
+}
+
+}  // namespace soft::tools

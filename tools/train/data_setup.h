@@ -1,0 +1,36 @@
+#pragma once
+// From the config's data and augmentation sections to loaders: the datasets (MNIST-layout IDX,
+// CIFAR-10 binary, image folders, synthetic), their normalisation and the random transforms of
+// the training split (crop + flip or random-resized-crop + flip, then random erasing). Every
+// random draw of a transform comes from the loader's per-(seed, epoch, batch) generators.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/data/loader.h"
+#include "tools/train/train_config.h"
+
+namespace soft::tools::train {
+
+struct SplitData {
+  std::unique_ptr<data::DataLoader> loader;
+  int64_t size = 0;
+};
+
+struct TrainData {
+  SplitData train, test;
+  int64_t channels = 0, height = 0, width = 0, num_classes = 0;
+  std::vector<double> mean, std;  // the normalisation applied (also to the test split)
+  std::string description;        // one line: name, sizes, image shape, classes
+};
+
+// Both splits. The train loader shuffles (seed = config.seed), drops the last partial batch and
+// applies the augmentation; the test loader keeps the order and every sample.
+TrainData make_train_data(const TrainConfig& config);
+
+// The test split alone (train.loader stays empty). Needs the train split only when the config
+// gives no mean/std for an in-memory dataset (to compute them).
+TrainData make_test_data(const TrainConfig& config);
+
+}  // namespace soft::tools::train

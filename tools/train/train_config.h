@@ -1,0 +1,104 @@
+#pragma once
+// The training job, read from JSON (configs/train/*.json) over built-in defaults and changed by
+// dotted --set overrides (optim.lr=0.002). Every key is checked against the defaults: an unknown
+// key or a value of the wrong type is a one-line soft::Error naming the key. The resolved JSON
+// (defaults, file and overrides merged) is what a run folder's config.json holds.
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace soft::tools::train {
+
+using Json = nlohmann::ordered_json;
+
+struct TrainConfig {
+  std::string name;  // the run folder is runs/<name> unless --run-dir is given
+
+  struct Model {
+    std::string config;                    // built-in model name or JSON path (models/config.h)
+    std::optional<double> drop_path_rate;  // overrides the model config's when set
+    std::optional<double> drop_rate;
+  } model;
+
+  struct Data {
+    std::string kind;  // "mnist" (MNIST / Fashion-MNIST IDX), "cifar10", "folder", "synthetic"
+    std::string path;
+    int64_t image_size = 224;  // folder: the crop size
+    std::vector<double> mean, std;  // normalisation; empty: train-split statistics (folder: ImageNet's)
+    int64_t train_limit = 0, test_limit = 0;  // use only the first N samples (0: all)
+    int64_t workers = 1;                      // loader threads
+    struct Synthetic {
+      int64_t train = 0, test = 0, channels = 1, size = 8, classes = 4;
+      uint64_t seed = 1;
+    } synthetic;
+  } data;
+
+  struct Optim {
+    std::string name;  // "adamw" or "sgd"
+    double lr = 1e-3, weight_decay = 0.05, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+    double momentum = 0.9;
+    bool nesterov = false;
+    double clip_grad = 0.0;  // global-norm clipping threshold; 0 disables
+  } optim;
+
+  struct Schedule {
+    double warmup_epochs = 0.0, warmup_lr = 1e-6, min_lr = 1e-5;
+  } schedule;
+
+  struct Augmentation {
+    int64_t crop_padding = 0;  // in-memory datasets: RandomCrop(padding)
+    bool hflip = false;
+    double scale_min = 0.08;  // folder: RandomResizedCrop scale (scale_min, 1)
+    double random_erase = 0.0;
+    std::string erase_mode = "pixel";
+    double mixup = 0.0, cutmix = 0.0, mixup_prob = 1.0, switch_prob = 0.5;
+    double label_smoothing = 0.0;
+  } augmentation;
+
+  struct Ema {
+    bool enabled = false;
+    double decay = 0.9998;
+  } ema;
+
+  int64_t epochs = 1, batch = 128, accum_steps = 1;
+  uint64_t seed = 0;
+  int64_t threads = 0;  // 0: OpenMP's default (all cores, or $OMP_NUM_THREADS)
+  std::string device = "cpu";
+
+  struct Eval {
+    int64_t batch = 256, every_epochs = 1;
+  } eval;
+  struct Log {
+    int64_t every_steps = 50, checkpoint_every_steps = 0;  // 0: checkpoints at evaluations only
+  } log;
+  struct Debug {
+    int64_t nan_at_step = -1;   // test hook: the loss of this step becomes NaN
+    int64_t stop_at_step = -1;  // test hook: checkpoint and stop after this step, as an interrupt does
+  } debug;
+
+  Json json;  // the resolved JSON this was read from
+};
+
+// The defaults: every key a config may have, with its type.
+const Json& default_config_json();
+
+// Merges `overrides` (parsed JSON) into `base`, checking keys and types. `what` prefixes errors.
+void merge_config(Json& base, const Json& overrides, const std::string& what);
+
+// Applies "dotted.key=value": value parsed as JSON, falling back to a string.
+void apply_override(Json& config, const std::string& assignment);
+
+// Reads the typed fields and checks their values (ranges, names); errors name the key.
+TrainConfig config_from_json(const Json& resolved, const std::string& what);
+
+// A config file's JSON over the defaults (no value checks yet: config_from_json does them).
+Json load_train_config_json(const std::string& path);
+
+// A config file over the defaults, then the overrides in order.
+TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides = {});
+TrainConfig parse_train_config(const std::string& text, const std::string& what,
+                               const std::vector<std::string>& overrides = {});
+
+}  // namespace soft::tools::train

@@ -1,0 +1,345 @@
+#include "tools/train/trainer.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+
+#include "autograd/grad_mode.h"
+#include "core/atomic_file.h"
+#include "core/parallel.h"
+#include "core/safetensors.h"
+#include "nn/optim/clip.h"
+#include "nn/optim/mixup.h"
+#include "nn/state.h"
+#include "ops/ops.h"
+#include "tools/train/curves.h"
+
+namespace soft::tools::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string percent(double fraction) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f%%", 100.0 * fraction);
+  return buf;
+}
+
+std::string fixed(double v, int digits) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+// Copies `from` into the tensors of `to` (same names in the same order), in place.
+void copy_state(const std::vector<nn::NamedTensor>& from, const std::vector<nn::NamedTensor>& to,
+                const std::string& what) {
+  SOFT_CHECK(from.size() == to.size(), what, ": ", from.size(), " tensors where the model has ", to.size());
+  NoGradGuard no_grad;
+  for (size_t k = 0; k < from.size(); ++k) {
+    SOFT_CHECK(from[k].first == to[k].first && from[k].second.shape() == to[k].second.shape(), what, ": tensor ",
+               from[k].first, " ", shape_str(from[k].second.shape()), " does not match the model's ", to[k].first,
+               " ", shape_str(to[k].second.shape()));
+    Tensor dst = to[k].second;  // a handle: copying into it updates the model's tensor
+    copy_(dst, from[k].second);
+  }
+}
+
+}  // namespace
+
+Trainer::Trainer(TrainConfig config, models::SoftConfig model_config, std::string run_dir,
+                 const TrainerOptions& options)
+    : config_(std::move(config)), model_config_(std::move(model_config)), folder_{std::move(run_dir)},
+      options_(options) {
+  if (config_.threads > 0) set_num_threads(static_cast<int>(config_.threads));
+  device_ = usable_device(config_.device);
+  data_ = make_train_data(config_);
+  check_model_fits(model_config_, data_);
+
+  manual_seed(config_.seed);  // parameter initialisation, then dropout, drop-path and mixup
+  model_ = std::make_unique<models::SoftModel>(model_config_);
+  model_->to(device_);
+  if (config_.ema.enabled) {
+    ema_model_ = std::make_unique<models::SoftModel>(model_config_);
+    ema_model_->to(device_);
+    ema_ = std::make_unique<nn::optim::ModelEma>(*model_, config_.ema.decay);
+  }
+  const auto& o = config_.optim;
+  auto groups = nn::optim::param_groups(*model_, o.weight_decay);
+  if (o.name == "adamw")
+    optimizer_ = std::make_unique<nn::optim::AdamW>(std::move(groups), o.lr, o.beta1, o.beta2, o.eps);
+  else
+    optimizer_ = std::make_unique<nn::optim::SGD>(std::move(groups), o.lr, o.momentum, o.nesterov);
+
+  batches_per_epoch_ = data_.train.loader->batches_per_epoch();
+  steps_per_epoch_ = (batches_per_epoch_ + config_.accum_steps - 1) / config_.accum_steps;
+  schedule_.base_lr = o.lr;
+  schedule_.warmup_lr = config_.schedule.warmup_lr;
+  schedule_.min_lr = config_.schedule.min_lr;
+  schedule_.total = config_.epochs * steps_per_epoch_;
+  schedule_.warmup = std::min<int64_t>(schedule_.total - 1,
+                              std::llround(config_.schedule.warmup_epochs * static_cast<double>(steps_per_epoch_)));
+  state_.rng_seed = default_generator().seed;
+  state_.rng_offset = default_generator().offset;
+  if (options_.out) progress_ = std::make_unique<Progress>(*options_.out, options_.terminal, config_.epochs,
+                                                           steps_per_epoch_);
+}
+
+std::unique_ptr<Trainer> Trainer::start(const TrainConfig& config, const std::string& run_dir, bool overwrite,
+                                        const TrainerOptions& options) {
+  RunFolder folder{run_dir};
+  std::error_code ec;
+  if (fs::exists(folder.config(), ec) || fs::exists(folder.latest(), ec)) {
+    SOFT_CHECK(overwrite, run_dir, " already holds a run; continue it with 'soft train --resume ", run_dir,
+               "', or pass --force to start it afresh");
+    for (const std::string& f : {folder.latest(), folder.best(), folder.metrics(), folder.curves()}) fs::remove(f, ec);
+  }
+  fs::create_directories(run_dir, ec);
+  SOFT_CHECK(fs::is_directory(run_dir), run_dir, ": cannot create the run folder (", ec.message(), ")");
+
+  std::unique_ptr<Trainer> t(new Trainer(config, model_config_for(config), run_dir, options));
+  // The resolved config records the normalisation actually used (computed from the train split
+  // when the config gives none), so evaluation and resumption need not recompute it.
+  t->config_.json["data"]["mean"] = t->data_.mean;
+  t->config_.json["data"]["std"] = t->data_.std;
+  t->config_.data.mean = t->data_.mean;
+  t->config_.data.std = t->data_.std;
+  write_file_atomic(folder.config(), t->config_.json.dump(2) + "\n");
+  write_file_atomic(folder.model_config(), models::config_to_json(t->model_config_) + "\n");
+  t->metrics_ = std::make_unique<MetricsLog>(folder.metrics(), 0);
+  return t;
+}
+
+std::unique_ptr<Trainer> Trainer::resume(const std::string& run_dir, const std::optional<std::string>& device,
+                                         const TrainerOptions& options) {
+  RunFolder folder{run_dir};
+  std::error_code ec;
+  SOFT_CHECK(fs::is_directory(run_dir, ec), run_dir, ": no such run folder");
+  SOFT_CHECK(fs::exists(folder.latest(), ec), run_dir, ": no latest.safetensors to resume from (the run ",
+             "stopped before its first checkpoint); start it again");
+  Checkpoint ckpt = load_checkpoint(folder.latest());
+  Json json = default_config_json();
+  merge_config(json, ckpt.config, folder.latest());
+  if (device) json["device"] = *device;
+  TrainConfig config = config_from_json(json, folder.latest());
+  models::SoftConfig model_config = models::parse_config(ckpt.model_config.dump(), folder.latest());
+  std::unique_ptr<Trainer> t(new Trainer(std::move(config), std::move(model_config), run_dir, options));
+  t->restore(ckpt);
+  t->metrics_ = std::make_unique<MetricsLog>(folder.metrics(), t->state_.metrics_bytes);
+  return t;
+}
+
+void Trainer::restore(const Checkpoint& c) {
+  const std::string what = folder_.latest();
+  nn::load_state(*model_, Safetensors{what, c.model, {}}, what);
+  if (ema_) copy_state(c.ema, ema_->state(), what + " (EMA)");
+  optimizer_->load_state(c.optimizer);
+  state_ = c.state;
+  SOFT_CHECK(state_.epoch >= 0 && state_.epoch <= config_.epochs && state_.batch >= 0 &&
+                 state_.batch <= batches_per_epoch_,
+             what, ": position epoch ", state_.epoch, ", batch ", state_.batch, " is outside this run's ",
+             config_.epochs, " epochs of ", batches_per_epoch_, " batches");
+  default_generator().seed = state_.rng_seed;
+  default_generator().offset = state_.rng_offset;
+  last_checkpoint_step_ = state_.step;
+}
+
+void Trainer::say(const std::string& line) {
+  if (progress_) progress_->message(line);
+}
+
+double Trainer::elapsed() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time_).count();
+}
+
+void Trainer::save(const std::string& path) {
+  state_.rng_seed = default_generator().seed;
+  state_.rng_offset = default_generator().offset;
+  state_.metrics_bytes = metrics_->bytes();
+  Checkpoint c;
+  c.model = model_->state();
+  if (ema_) c.ema = ema_->state();
+  c.optimizer = optimizer_->state();
+  c.state = state_;
+  c.config = config_.json;
+  c.model_config = Json::parse(models::config_to_json(model_config_));
+  save_checkpoint(path, c);
+  last_checkpoint_step_ = state_.step;
+}
+
+void Trainer::train_step(int64_t micro_batches) {
+  const int64_t step = state_.step + 1;
+  const auto& aug = config_.augmentation;
+  const bool mixing = (aug.mixup > 0 || aug.cutmix > 0) && aug.mixup_prob > 0;
+  nn::optim::MixupConfig mix{aug.mixup,           aug.cutmix, aug.mixup_prob, aug.switch_prob,
+                             aug.label_smoothing, data_.num_classes};
+  model_->train();
+  optimizer_->zero_grad();
+  double loss_sum = 0;
+  int64_t images = 0;
+  for (int64_t k = 0; k < micro_batches; ++k) {
+    std::optional<data::Batch> batch = data_.train.loader->next();
+    SOFT_CHECK(batch, "train loader: epoch ", state_.epoch, " ended at batch ", state_.batch + k, " of ",
+               batches_per_epoch_);
+    Tensor x = batch->images, target = batch->labels;  // [B, C, H, W], [B]
+    double smoothing = aug.label_smoothing;
+    if (mixing) {
+      nn::optim::MixupResult m = nn::optim::mixup_cutmix(x, target, mix, default_generator());
+      x = m.x;
+      target = m.target;  // [B, K], already smoothed
+      smoothing = 0;
+    }
+    Tensor logits = model_->forward(x.to(device_));  // [B, K]
+    Tensor loss = cross_entropy(logits, target.to(device_), smoothing);
+    if (step == config_.debug.nan_at_step) loss = loss * std::numeric_limits<double>::quiet_NaN();
+    const double value = loss.item();
+    SOFT_CHECK(std::isfinite(value), "step ", step, " (epoch ", state_.epoch + 1, ", batch ", state_.batch + k + 1,
+               "): the training loss is ", value, "; stopping. ", last_good_checkpoint());
+    (micro_batches == 1 ? loss : loss * (1.0 / static_cast<double>(micro_batches))).backward();
+    loss_sum += value;
+    images += x.size(0);
+  }
+  const double clip = config_.optim.clip_grad > 0 ? config_.optim.clip_grad : std::numeric_limits<double>::infinity();
+  const double grad_norm = nn::optim::clip_grad_norm(model_->parameters(), clip);
+  SOFT_CHECK(std::isfinite(grad_norm), "step ", step, " (epoch ", state_.epoch + 1, "): the gradient norm is ",
+             grad_norm, "; stopping. ", last_good_checkpoint());
+  last_lr_ = schedule_(state_.step);
+  optimizer_->set_lr(last_lr_);
+  optimizer_->step();
+  if (ema_) ema_->update(*model_);
+
+  state_.step = step;
+  state_.batch += micro_batches;
+  last_loss_ = loss_sum / static_cast<double>(micro_batches);
+  state_.window_loss += last_loss_;
+  state_.window_grad_norm += grad_norm;
+  state_.window_steps += 1;
+  state_.window_images += images;
+}
+
+std::string Trainer::last_good_checkpoint() const {
+  if (last_checkpoint_step_ < 0) return "No checkpoint was written yet.";
+  return detail::concat("The last good checkpoint, ", folder_.latest(), " (step ", last_checkpoint_step_,
+                        "), is kept.");
+}
+
+double Trainer::log_window() {
+  const auto now = std::chrono::steady_clock::now();
+  const double seconds = std::chrono::duration<double>(now - window_start_).count();
+  const double n = static_cast<double>(state_.window_steps);
+  const double images_per_s = seconds > 0 ? static_cast<double>(state_.window_images) / seconds : 0.0;
+  const double loss = state_.window_loss / n;
+  metrics_->append(Json{{"kind", "train"},
+                        {"epoch", static_cast<double>(state_.step) / static_cast<double>(steps_per_epoch_)},
+                        {"step", state_.step},
+                        {"loss", loss},
+                        {"lr", last_lr_},
+                        {"grad_norm", state_.window_grad_norm / n},
+                        {"images_per_s", images_per_s},
+                        {"time_s", elapsed()}});
+  state_.window_loss = state_.window_grad_norm = 0;
+  state_.window_steps = state_.window_images = 0;
+  window_start_ = now;
+  return images_per_s;
+}
+
+bool Trainer::train_epoch() {
+  data::DataLoader& loader = *data_.train.loader;
+  loader.start_epoch(state_.epoch);
+  if (state_.batch > 0) loader.skip_to(state_.batch);
+  while (state_.batch < batches_per_epoch_) {
+    train_step(std::min(config_.accum_steps, batches_per_epoch_ - state_.batch));
+    const bool logged = state_.step % config_.log.every_steps == 0;
+    // Between logging steps the status shows the open window's rate so far.
+    const double window_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start_).count();
+    StepStatus status{state_.epoch, state_.step, last_loss_, last_lr_,
+                      window_s > 0 ? static_cast<double>(state_.window_images) / window_s : 0.0};
+    if (logged) {
+      status.loss = state_.window_loss / static_cast<double>(state_.window_steps);
+      status.images_per_s = log_window();
+    }
+    if (progress_) progress_->step(status, logged);
+    const bool stop = (options_.stop_requested && options_.stop_requested->load()) ||
+                      state_.step == config_.debug.stop_at_step;
+    if (stop || (config_.log.checkpoint_every_steps > 0 && state_.step % config_.log.checkpoint_every_steps == 0))
+      save(folder_.latest());
+    if (stop) {
+      if (progress_) progress_->finish();
+      say(detail::concat("stopped after step ", state_.step, " (epoch ", state_.epoch + 1, ", batch ", state_.batch,
+                         "); checkpoint ", folder_.latest(), "; continue with: soft train --resume ", folder_.dir));
+      return false;
+    }
+  }
+  return true;
+}
+
+void Trainer::evaluate_and_save(RunSummary& summary) {
+  EvalResult r = evaluate(*model_, *data_.test.loader, device_);
+  Json line{{"kind", "eval"}, {"epoch", state_.epoch}, {"step", state_.step},
+            {"top1", r.top1}, {"top5", r.top5},        {"test_loss", r.loss}};
+  summary.last = r;
+  double best = r.top1;
+  std::string source = "model";
+  std::string text = detail::concat("epoch ", state_.epoch, "/", config_.epochs, ": test top-1 ", percent(r.top1),
+                                    ", top-5 ", percent(r.top5), ", loss ", fixed(r.loss, 4));
+  if (ema_) {
+    copy_state(ema_->state(), ema_model_->state(), "EMA");
+    EvalResult e = evaluate(*ema_model_, *data_.test.loader, device_);
+    line["ema_top1"] = e.top1;
+    line["ema_top5"] = e.top5;
+    line["ema_test_loss"] = e.loss;
+    summary.last_ema = e;
+    text += detail::concat("; EMA top-1 ", percent(e.top1), ", loss ", fixed(e.loss, 4));
+    if (e.top1 > best) best = e.top1, source = "ema";
+  }
+  line["time_s"] = elapsed();
+  metrics_->append(line);
+  const bool improved = best > state_.best_top1;
+  if (improved) {
+    state_.best_top1 = best;
+    state_.best_source = source;
+    state_.best_step = state_.step;
+  }
+  if (progress_) progress_->finish();
+  say(text + " (" + format_duration(elapsed()) + ")");
+  save(folder_.latest());
+  if (improved) save(folder_.best());
+  write_file_atomic(folder_.curves(), curves_svg(read_metrics(folder_.metrics()), config_.name));
+}
+
+RunSummary Trainer::run() {
+  RunSummary summary;
+  start_time_ = window_start_ = std::chrono::steady_clock::now();
+  const int64_t total_steps = config_.epochs * steps_per_epoch_;
+  say(detail::concat("soft train: ", config_.name, " -> ", folder_.dir, "/"));
+  say("data: " + data_.description);
+  say(detail::concat("model: ", model_config_.name, ", ", fixed(static_cast<double>(model_->num_parameters()) / 1e6, 2),
+                     "M parameters; ", config_.optim.name, " lr ", config_.optim.lr, ", batch ", config_.batch,
+                     config_.accum_steps > 1 ? detail::concat(" x ", config_.accum_steps, " accumulated") : "", ", ",
+                     config_.epochs, " epochs of ", steps_per_epoch_, " steps; ", device_.str(), ", ", num_threads(),
+                     " threads"));
+  if (state_.step > 0)
+    say(detail::concat("resuming after step ", state_.step, " of ", total_steps, " (epoch ", state_.epoch + 1,
+                       ", batch ", state_.batch, ")"));
+  while (state_.epoch < config_.epochs) {
+    if (state_.batch < batches_per_epoch_ && !train_epoch()) {
+      summary.steps = state_.step;
+      summary.seconds = elapsed();
+      return summary;
+    }
+    state_.epoch += 1;
+    state_.batch = 0;
+    if (state_.epoch % config_.eval.every_epochs == 0 || state_.epoch == config_.epochs) evaluate_and_save(summary);
+    else save(folder_.latest());
+  }
+  if (progress_) progress_->finish();
+  summary.finished = true;
+  summary.steps = state_.step;
+  summary.best_top1 = state_.best_top1;
+  summary.best_source = state_.best_source;
+  summary.seconds = elapsed();
+  return summary;
+}
+
+}  // namespace soft::tools::train

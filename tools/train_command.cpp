@@ -1,0 +1,117 @@
+// soft train --config FILE [--set KEY=VALUE ...] [--run-dir PATH] [--device D] [--force]
+// soft train --resume RUN_DIR [--device D]
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <ostream>
+
+#include "tools/cli.h"
+#include "tools/train/trainer.h"
+
+namespace soft::tools {
+namespace {
+
+constexpr int kExitInterrupted = 130;  // 128 + SIGINT, as a shell reports it
+
+std::atomic<bool> g_stop_requested{false};
+
+void request_stop(int) { g_stop_requested = true; }
+
+// SIGINT (Ctrl-C) asks the trainer to checkpoint after the current step and stop, for the
+// lifetime of this object.
+class InterruptToCheckpoint {
+ public:
+  InterruptToCheckpoint() {
+    g_stop_requested = false;
+    previous_ = std::signal(SIGINT, request_stop);
+  }
+  ~InterruptToCheckpoint() { std::signal(SIGINT, previous_); }
+  InterruptToCheckpoint(const InterruptToCheckpoint&) = delete;
+  InterruptToCheckpoint& operator=(const InterruptToCheckpoint&) = delete;
+
+ private:
+  void (*previous_)(int) = SIG_DFL;
+};
+
+// The config file with the --set overrides (a bad override is a usage error) and --device.
+train::TrainConfig config_from_args(const Args& args) {
+  const std::string& path = args.get("config");
+  train::Json json = train::load_train_config_json(path);
+  for (const std::string& assignment : args.get_all("set")) {
+    try {
+      train::apply_override(json, assignment);
+    } catch (const Error& e) {
+      throw UsageError(e.what());
+    }
+  }
+  if (args.has("device")) json["device"] = args.get("device");
+  return train::config_from_json(json, path);
+}
+
+std::string percent(double fraction) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f%%", 100.0 * fraction);
+  return buf;
+}
+
+}  // namespace
+
+ArgParser train_parser() {
+  return ArgParser("train", "Train a SOFT model on an image-classification dataset.",
+                   "Reads a training config (model, data, optimiser, schedule, augmentation, epochs, batch, seed,\n"
+                   "threads, device; docs/TRAINING.md), trains on the train split, evaluates on the test split\n"
+                   "after each epoch, and keeps everything in the run folder: config.json, model.json,\n"
+                   "metrics.jsonl, curves.svg, latest.safetensors and best.safetensors. Ctrl-C checkpoints after\n"
+                   "the current step and stops; --resume continues where it stopped.")
+      .option("config", "FILE", "training config (configs/train/*.json)")
+      .repeated("set", "KEY=VALUE",
+                "override a config key by its dotted name (optim.lr=0.002, epochs=3); VALUE is JSON, else a string")
+      .option("resume", "RUN_DIR", "continue the run in RUN_DIR from its latest checkpoint")
+      .option("run-dir", "PATH", "the run folder (default runs/NAME, NAME from the config's name)")
+      .option("device", "DEVICE", "cpu, cuda or cuda:N (overrides the config's device)")
+      .flag("force", "start afresh in a run folder that already holds a run (its files are replaced)")
+      .epilog("Progress goes to stdout: a status line redrawn in place on a terminal, plain lines otherwise. "
+              "Exit status: 0 when the run completes (or stops at debug.stop_at_step), 1 on an error (including "
+              "a NaN or infinite loss: the last good checkpoint is kept), 2 on a usage error, 130 when "
+              "interrupted (after checkpointing).");
+}
+
+int train_command(const Args& args, std::ostream& out) {
+  const bool resume = args.has("resume");
+  if (resume == args.has("config"))
+    throw UsageError("train: give either --config FILE (a new run) or --resume RUN_DIR; see 'soft train --help'");
+  if (resume && (args.has("set") || args.has("run-dir") || args.has("force")))
+    throw UsageError("train: --resume continues a run with its own config; --set, --run-dir and --force apply to "
+                     "--config");
+  train::TrainerOptions options;
+  options.out = &out;
+  options.terminal = &out == &std::cout && ::isatty(STDOUT_FILENO);
+  options.stop_requested = &g_stop_requested;
+  InterruptToCheckpoint interrupt;
+
+  std::unique_ptr<train::Trainer> trainer;
+  if (resume) {
+    std::optional<std::string> device;
+    if (args.has("device")) device = args.get("device");
+    trainer = train::Trainer::resume(args.get("resume"), device, options);
+  } else {
+    train::TrainConfig config = config_from_args(args);
+    const std::string run_dir = args.has("run-dir") ? args.get("run-dir") : "runs/" + config.name;
+    trainer = train::Trainer::start(config, run_dir, args.has("force"), options);
+  }
+  train::RunSummary summary = trainer->run();
+  if (!summary.finished) return g_stop_requested ? kExitInterrupted : kExitOk;
+  std::string line = "done: " + std::to_string(summary.steps) + " steps in " + train::format_duration(summary.seconds);
+  if (summary.last) line += "; final test top-1 " + percent(summary.last->top1);
+  if (summary.last_ema) line += " (EMA " + percent(summary.last_ema->top1) + ")";
+  if (summary.best_top1 >= 0)
+    line += "; best " + percent(summary.best_top1) + (summary.best_source == "ema" ? " (EMA)" : "") + " in " +
+            trainer->folder().best();
+  out << line << "\n";
+  return kExitOk;
+}
+
+}  // namespace soft::tools
