@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build needs, only those that are missing.
+# `install-deps.sh train` installs the default training job's dataset instead (make train):
+# Fashion-MNIST, Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist).
 # The CUDA toolkit (nvcc, cuBLAS, cuDNN) is optional and not installed here: the build uses it
 # when nvcc is on PATH or in /usr/local/cuda.
 set -euo pipefail
 
 packages=(cmake make g++ doctest-dev nlohmann-json3-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev)
+if [ "${1:-}" = train ]; then packages=(dataset-fashion-mnist); fi
 
 missing=()
 for p in "${packages[@]}"; do
