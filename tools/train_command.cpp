@@ -48,6 +48,7 @@ train::TrainConfig config_from_args(const Args& args) {
     }
   }
   if (args.has("device")) json["device"] = args.get("device");
+  if (args.has("precision")) json["precision"] = args.get("precision");
   return train::config_from_json(json, path);
 }
 
@@ -72,6 +73,7 @@ ArgParser train_parser() {
       .option("resume", "RUN_DIR", "continue the run in RUN_DIR from its latest checkpoint")
       .option("run-dir", "PATH", "the run folder (default runs/NAME, NAME from the config's name)")
       .option("device", "DEVICE", "cpu, cuda or cuda:N (overrides the config's device)")
+      .option("precision", "P", "fp32, or bf16 on a CUDA device (overrides the config's precision)")
       .flag("force", "start afresh in a run folder that already holds a run (its files are replaced)")
       .epilog("Progress goes to stdout: a status line redrawn in place on a terminal, plain lines otherwise. "
               "Exit status: 0 when the run completes (or stops at debug.stop_at_step), 1 on an error (including "

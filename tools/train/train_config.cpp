@@ -160,7 +160,7 @@ const Json& default_config_json() {
       "mixup": 0.0, "cutmix": 0.0, "mixup_prob": 1.0, "switch_prob": 0.5, "label_smoothing": 0.0
     },
     "ema": {"enabled": false, "decay": 0.9998},
-    "epochs": 1, "batch": 128, "accum_steps": 1, "seed": 0, "threads": 0, "device": "cpu",
+    "epochs": 1, "batch": 128, "accum_steps": 1, "seed": 0, "threads": 0, "device": "cpu", "precision": "fp32",
     "eval": {"batch": 256, "every_epochs": 1},
     "log": {"every_steps": 50, "checkpoint_every_steps": 0},
     "debug": {"nan_at_step": -1, "stop_at_step": -1}
@@ -258,11 +258,17 @@ TrainConfig config_from_json(const Json& resolved, const std::string& what) {
   c.seed = r.seed("seed");
   c.threads = r.integer("threads", 0, 4096);
   c.device = r.get<std::string>("device");
+  bool cuda = false;
   try {
-    parse_device(c.device);
+    cuda = parse_device(c.device).is_cuda();
   } catch (const Error& e) {
     throw Error(detail::concat(what, ": 'device': ", e.what()));
   }
+  c.precision = r.get<std::string>("precision");
+  SOFT_CHECK(c.precision == "fp32" || c.precision == "bf16", what, ": 'precision' = \"", c.precision,
+             "\" is not one of: fp32, bf16");
+  SOFT_CHECK(c.precision == "fp32" || cuda, what, ": 'precision' = \"bf16\" needs a CUDA device ('device' is \"",
+             c.device, "\")");
   c.schedule.warmup_epochs = r.number("schedule.warmup_epochs", 0.0, static_cast<double>(c.epochs), false, true);
   bool mixing = (c.augmentation.mixup > 0 || c.augmentation.cutmix > 0) && c.augmentation.mixup_prob > 0;
   SOFT_CHECK(!mixing || c.batch % 2 == 0, what, ": 'batch' = ", c.batch,

@@ -66,6 +66,7 @@ struct TrainConfig {
   uint64_t seed = 0;
   int64_t threads = 0;  // 0: OpenMP's default (all cores, or $OMP_NUM_THREADS)
   std::string device = "cpu";
+  std::string precision = "fp32";  // or bf16: matmul/linear/conv in bfloat16 on a CUDA device (ops/autocast.h)
 
   struct Eval {
     int64_t batch = 256, every_epochs = 1;

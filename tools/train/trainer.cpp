@@ -12,6 +12,7 @@
 #include "nn/optim/clip.h"
 #include "nn/optim/mixup.h"
 #include "nn/state.h"
+#include "ops/autocast.h"
 #include "ops/ops.h"
 #include "tools/train/curves.h"
 
@@ -190,7 +191,8 @@ void Trainer::train_step(int64_t micro_batches) {
       target = m.target;  // [B, K], already smoothed
       smoothing = 0;
     }
-    Tensor logits = model_->forward(x.to(device_));  // [B, K]
+    AutocastBf16 autocast(config_.precision == "bf16");  // over forward and backward
+    Tensor logits = model_->forward(x.to(device_));       // [B, K]
     Tensor loss = cross_entropy(logits, target.to(device_), smoothing);
     if (step == config_.debug.nan_at_step) loss = loss * std::numeric_limits<double>::quiet_NaN();
     const double value = loss.item();
