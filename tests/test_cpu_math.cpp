@@ -49,8 +49,9 @@ TEST_CASE("cpu_math: exp, logistic and erf in float agree with the C library to 
   CHECK(worst_error([](float x) { return cpu_math::exp_nonpositive(x); }, exp_ref, -87, 0, 1e-3, 0, 4e-7) <= 1);
   CHECK(worst_error([](float x) { return cpu_math::logistic(x).s; }, logistic_ref, -80, 80, 1e-3, 0, 4e-7) <= 1);
   CHECK(worst_error([](float x) { return cpu_math::logistic(x).s_1ms; }, s_1ms_ref, -80, 80, 1e-3, 0, 1e-6) <= 1);
+  // erf within 5 float ulp of 1 in absolute terms (4.2e-7 seen at -O1, where FMAs are not contracted).
   CHECK(worst_error([](float x) { return cpu_math::erf(x); }, [](double x) { return std::erf(x); }, -8, 8, 1e-4,
-                    4e-7, 0) <= 1);
+                    6e-7, 0) <= 1);
   CHECK(cpu_math::exp_nonpositive(0.0f) == 1.0f);
   CHECK(cpu_math::exp_nonpositive(-200.0f) == 0.0f);
   CHECK(cpu_math::logistic(200.0f).s == 1.0f);
