@@ -46,7 +46,7 @@ Tables upload_tables(const char* op, const std::vector<const std::vector<Tensor>
                      t.is_contiguous(),
                  op, ": tensor ", l, " of parameter ", k, " (", shape_str(t.shape()), ", ", dtype_name(t.dtype()),
                  ", ", t.device().str(), ") does not match the parameter");
-      slots[k].data[l] = const_cast<void*>(t.raw_data());
+      slots[k].data[l] = t.raw_data();
     }
     slots[k].n = params[k].numel();
     for (int64_t b = 0; b < slots[k].n; b += kChunk) chunks.push_back({static_cast<int64_t>(k), b});
