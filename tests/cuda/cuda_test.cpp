@@ -1,5 +1,6 @@
 #include "tests/cuda/cuda_test.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -39,6 +40,17 @@ std::vector<Tensor> leaves_on(const std::vector<Tensor>& inputs, Device device) 
 }
 
 }  // namespace
+
+double normwise_error(const Tensor& a, const Tensor& b) {
+  std::vector<double> x = a.to_vector(), y = b.to_vector();
+  REQUIRE(x.size() == y.size());
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    diff = std::max(diff, std::fabs(x[i] - y[i]));
+    scale = std::max(scale, std::fabs(y[i]));
+  }
+  return diff / std::max(scale, 1e-30);
+}
 
 void expect_gpu_matches_cpu(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
                             const std::vector<Tensor>& inputs, Tolerance tol) {

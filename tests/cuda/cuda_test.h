@@ -27,6 +27,9 @@ struct Tolerance {
 // Runs fn on `inputs` (CPU tensors; those that require grad get gradients) and on copies on
 // cuda:0; checks the outputs and every input gradient agree within atol + rtol * |cpu|.
 // The backward is seeded with the same random gradient on both devices.
+// max|a - b| / max|b| over all elements (both copied to the host).
+double normwise_error(const Tensor& a, const Tensor& b);
+
 void expect_gpu_matches_cpu(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
                             const std::vector<Tensor>& inputs, Tolerance tol = {});
 

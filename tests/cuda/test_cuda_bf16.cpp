@@ -9,19 +9,9 @@
 #include "tests/cuda/cuda_test.h"
 
 using namespace soft;
+using soft::test::normwise_error;
 
 namespace {
-
-// max|a - b| / max|b|
-double normwise_error(const Tensor& a, const Tensor& b) {
-  std::vector<double> x = a.to_vector(), y = b.to_vector();
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    diff = std::max(diff, std::fabs(x[i] - y[i]));
-    scale = std::max(scale, std::fabs(y[i]));
-  }
-  return diff / std::max(scale, 1e-30);
-}
 
 Tensor gpu(const Tensor& t) { return to_device(t, Device::cuda(0)); }
 

@@ -6,21 +6,7 @@
 #include "tests/cuda/cuda_test.h"
 
 using namespace soft;
-
-namespace {
-
-// max|a - b| / max|b|
-double normwise_error(const Tensor& a, const Tensor& b) {
-  std::vector<double> x = a.to_vector(), y = b.to_vector();
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    diff = std::max(diff, std::fabs(x[i] - y[i]));
-    scale = std::max(scale, std::fabs(y[i]));
-  }
-  return diff / std::max(scale, 1e-30);
-}
-
-}  // namespace
+using soft::test::normwise_error;
 
 TEST_CASE("cuda: a soft_tiny training step matches the CPU (loss and every gradient)") {
   SOFT_SKIP_WITHOUT_GPU();
