@@ -2,11 +2,11 @@
 // decoded on demand with random-resized-crop, flip and random erasing; a stopped and resumed run
 // matches the uninterrupted one.
 #include <doctest/doctest.h>
-#include <png.h>
 
 #include <cstdio>
 #include <filesystem>
 
+#include "tests/png_writer.h"
 #include "tests/train_test_util.h"
 
 using namespace soft;
@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // An RGB PNG of w x h whose colour is mostly red (class 0) or blue (class 1), varied by `seed`.
-void write_png(const std::string& path, int w, int h, int cls, int seed) {
+void write_class_png(const std::string& path, int w, int h, int cls, int seed) {
   std::vector<uint8_t> px(static_cast<size_t>(w * h * 3));
   for (int i = 0; i < w * h; ++i) {
     const uint8_t v = static_cast<uint8_t>((i * 37 + seed * 91) % 64);
@@ -24,18 +24,7 @@ void write_png(const std::string& path, int w, int h, int cls, int seed) {
     px[i * 3 + 1] = static_cast<uint8_t>(v * 2);
     px[i * 3 + 2] = static_cast<uint8_t>(cls == 1 ? 180 + v : v);
   }
-  FILE* f = std::fopen(path.c_str(), "wb");
-  REQUIRE(f);
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-  png_infop info = png_create_info_struct(png);
-  png_init_io(png, f);
-  png_set_IHDR(png, info, w, h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-               PNG_FILTER_TYPE_DEFAULT);
-  png_write_info(png, info);
-  for (int y = 0; y < h; ++y) png_write_row(png, px.data() + y * w * 3);
-  png_write_end(png, nullptr);
-  png_destroy_write_struct(&png, &info);
-  std::fclose(f);
+  write_png(path, w, h, 3, px);
 }
 
 }  // namespace
@@ -47,7 +36,7 @@ TEST_CASE("train folder: decoded images train, and a resumed run matches") {
     for (int cls = 0; cls < 2; ++cls) {
       const std::string folder = root + "/" + split + "/" + (cls == 0 ? "red" : "blue");
       fs::create_directories(folder);
-      for (int i = 0; i < count; ++i) write_png(folder + "/" + std::to_string(i) + ".png", 12, 10, cls, i);
+      for (int i = 0; i < count; ++i) write_class_png(folder + "/" + std::to_string(i) + ".png", 12, 10, cls, i);
     }
   Json model = Json::parse(kTinyModel);
   model["in_chans"] = 3;
