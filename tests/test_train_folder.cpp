@@ -3,7 +3,6 @@
 // matches the uninterrupted one.
 #include <doctest/doctest.h>
 
-#include <cstdio>
 #include <filesystem>
 
 #include "tests/png_writer.h"
