@@ -35,7 +35,10 @@ std::string Progress::status(const StepStatus& s) const {
   if (terminal_) {  // the epoch's progress as [#####.....]
     constexpr int64_t kWidth = 20;
     const int64_t done_width = std::clamp<int64_t>(in_epoch * kWidth / std::max<int64_t>(steps_per_epoch_, 1), 0, kWidth);
-    bar = "[" + std::string(done_width, '#') + std::string(kWidth - done_width, '.') + "]  ";
+    bar.assign(1, '[');
+    bar.append(static_cast<size_t>(done_width), '#');
+    bar.append(static_cast<size_t>(kWidth - done_width), '.');
+    bar.append("]  ");
   }
   char buf[200];
   std::snprintf(buf, sizeof buf, "epoch %lld/%lld  %sstep %lld/%lld  loss %.4f  lr %.3g  %.0f img/s  %s left",
