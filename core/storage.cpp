@@ -1,5 +1,7 @@
 #include "core/storage.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -25,6 +27,37 @@ constexpr size_t kCacheCap = size_t(1) << 30;
 struct CpuAllocator final : Allocator {
   void* allocate(size_t bytes, Device) override {
     size_t rounded = round(bytes);
+    void* p = take(rounded, bytes);
+    count_live(rounded);
+    return p;
+  }
+  void deallocate(void* ptr, size_t bytes, Device) override {
+    size_t rounded = round(bytes);
+    live_ -= rounded;
+    if (rounded < kCacheMin) return std::free(ptr);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (cached_ + rounded > kCacheCap) release_locked();
+    if (rounded > kCacheCap) return std::free(ptr);
+    free_[rounded].push_back(ptr);
+    cached_ += rounded;
+  }
+  void release_cache() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    release_locked();
+  }
+  CpuMemoryStats stats() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {live_.load(), peak_.load(), cached_};
+  }
+  void reset_peak() { peak_ = live_.load(); }
+
+ private:
+  static size_t round(size_t bytes) {
+    size_t rounded = (bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
+    return rounded == 0 ? kCpuAlignment : rounded;
+  }
+  // A cached block of exactly `rounded` bytes, else a new one.
+  void* take(size_t rounded, size_t bytes) {
     if (rounded >= kCacheMin) {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = free_.find(rounded);
@@ -43,24 +76,10 @@ struct CpuAllocator final : Allocator {
     if (!p) throw Error(detail::concat("out of CPU memory allocating ", bytes, " bytes"));
     return p;
   }
-  void deallocate(void* ptr, size_t bytes, Device) override {
-    size_t rounded = round(bytes);
-    if (rounded < kCacheMin) return std::free(ptr);
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (cached_ + rounded > kCacheCap) release_locked();
-    if (rounded > kCacheCap) return std::free(ptr);
-    free_[rounded].push_back(ptr);
-    cached_ += rounded;
-  }
-  void release_cache() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    release_locked();
-  }
-
- private:
-  static size_t round(size_t bytes) {
-    size_t rounded = (bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
-    return rounded == 0 ? kCpuAlignment : rounded;
+  void count_live(size_t rounded) {
+    size_t now = live_ += rounded, peak = peak_.load();
+    while (now > peak && !peak_.compare_exchange_weak(peak, now)) {
+    }
   }
   void release_locked() {
     for (auto& [size, blocks] : free_)
@@ -72,6 +91,7 @@ struct CpuAllocator final : Allocator {
   std::mutex mutex_;
   std::unordered_map<size_t, std::vector<void*>> free_;  // rounded size -> free blocks
   size_t cached_ = 0;                                    // bytes in free_
+  std::atomic<size_t> live_{0}, peak_{0};                // bytes handed out and not freed; their most
 };
 
 // Never destroyed: tensors held by static objects are freed after static destruction begins.
@@ -80,6 +100,9 @@ Allocator* cuda_allocator = nullptr;
 DeviceCopyFn device_copy = nullptr;
 
 }  // namespace
+
+CpuMemoryStats cpu_memory_stats() { return cpu_allocator.stats(); }
+void reset_cpu_peak() { cpu_allocator.reset_peak(); }
 
 Allocator& allocator_for(Device device) {
   if (device.is_cpu()) return cpu_allocator;

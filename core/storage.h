@@ -15,6 +15,14 @@ struct Allocator {
   virtual void deallocate(void* ptr, size_t bytes, Device device) = 0;
 };
 
+// The CPU allocator's bytes (rounded up to its 64-byte alignment): held by live tensors, the most
+// held since the last reset_cpu_peak, and freed blocks kept for reuse.
+struct CpuMemoryStats {
+  size_t current = 0, peak = 0, cached = 0;
+};
+CpuMemoryStats cpu_memory_stats();
+void reset_cpu_peak();
+
 Allocator& allocator_for(Device device);  // throws when the device has no allocator in this build
 void set_device_allocator(DeviceType type, Allocator* allocator);
 
