@@ -27,16 +27,16 @@ Tensor SoftAttentionKernel::landmarks(const Tensor& q, int64_t H, int64_t W) {
 Tensor SoftAttentionKernel::forward(const Tensor& q, const Tensor& v, int64_t H, int64_t W) {
   int64_t B = q.size(0), h = q.size(1), N = q.size(2), d = q.size(3);
   Tensor lm = landmarks(q, H, W);                                       // [B, h, m, d]
-  Tensor k1 = gaussian_kernel(q, lm);                                   // [B, h, N, m]
   Tensor k2 = gaussian_kernel(lm, lm);                                  // [B, h, m, m]
   Tensor k2_inv = newton_inverse(k2, options.newton_iterations, options.newton_form);
   if (options.soft_norm) {
     Tensor inv_sqrt_rows = rsqrt(sum(k2, {-1}, true));                  // [B, h, m, 1]
     k2_inv = mul(mul(inv_sqrt_rows, k2_inv), transpose(inv_sqrt_rows, -1, -2));
   }
-  // K1 (K2^+ (K1^T V)): the same product as (K1 K2^+)(K1^T V), associated so that no [N, m] x [m, m]
-  // product (N m^2 multiply-adds, an [N, m] temporary) is formed: 2 N m d + m^2 d instead.
-  Tensor out = matmul(k1, matmul(k2_inv, matmul(transpose(k1, -1, -2), v)));  // [B, h, N, d]
+  // K1 (K2^+ (K1^T V)) with K1 = gaussian_kernel(q, lm) [B, h, N, m]: the same product as
+  // (K1 K2^+)(K1^T V), associated so that no [N, m] x [m, m] product (N m^2 multiply-adds) is
+  // formed: 2 N m d + m^2 d instead. One op, which makes a large K1 in row blocks, never whole.
+  Tensor out = gaussian_lowrank_attention(q, lm, k2_inv, v);            // [B, h, N, d]
   // Local branch: a depthwise k x k conv per head over the value map, shared over the d channels.
   Tensor vmap = reshape(permute(reshape(v, {B, h, H, W, d}), {0, 4, 1, 2, 3}), {B * d, h, H, W});
   Tensor local = conv->forward(vmap);                                   // [B*d, h, H, W]

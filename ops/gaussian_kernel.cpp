@@ -184,12 +184,18 @@ Tensor gaussian_kernel(const Tensor& a, const Tensor& b) {
   forward_stub(a.device(), ac, bc, y);
   return record("gaussian_kernel", y, {a, b},
                 [ac, bc, K = y.detach()](const Tensor& g, const std::vector<bool>& needs) {
-                  Tensor ga, gb;
-                  if (needs[0]) ga = Tensor::empty(ac.shape(), ac.dtype(), ac.device());
-                  if (needs[1]) gb = Tensor::empty(bc.shape(), bc.dtype(), bc.device());
-                  backward_stub(ac.device(), g.contiguous(), K, ac, bc, ga, gb);
+                  auto [ga, gb] = gaussian_kernel_backward(g, K, ac, bc, needs[0], needs[1]);
                   return Grads{ga, gb};
                 });
+}
+
+std::pair<Tensor, Tensor> gaussian_kernel_backward(const Tensor& grad_y, const Tensor& y, const Tensor& a,
+                                                   const Tensor& b, bool need_a, bool need_b) {
+  Tensor ac = a.contiguous(), bc = b.contiguous(), ga, gb;
+  if (need_a) ga = Tensor::empty(ac.shape(), ac.dtype(), ac.device());
+  if (need_b) gb = Tensor::empty(bc.shape(), bc.dtype(), bc.device());
+  backward_stub(ac.device(), grad_y.contiguous(), y.contiguous(), ac, bc, ga, gb);
+  return {ga, gb};
 }
 
 }  // namespace soft

@@ -3,6 +3,7 @@
 // CPU kernel and its backward side by side; ops/registry.cpp lists them all for the tests.
 // Shapes in comments: B batch, C channels, N tokens, H x W spatial.
 #include <array>
+#include <utility>
 #include <vector>
 
 #include "core/random.h"
@@ -75,6 +76,16 @@ Tensor pairwise_sqdist(const Tensor& a, const Tensor& b);
 // exp(-||a_i - b_j||^2 / 2): a [..., N, d], b [..., M, d] -> [..., N, M]. Distances and exp in one
 // pass, in the difference form, so identical rows give exactly 1.
 Tensor gaussian_kernel(const Tensor& a, const Tensor& b);
+// gaussian_kernel's gradients {dL/da, dL/db} from dL/dy and its output y (each only when asked
+// for); for ops that recompute y themselves.
+std::pair<Tensor, Tensor> gaussian_kernel_backward(const Tensor& grad_y, const Tensor& y, const Tensor& a,
+                                                   const Tensor& b, bool need_a, bool need_b);
+// SOFT's attention product K1 (p (K1^T v)) with K1 = gaussian_kernel(q, landmarks):
+// q [..., N, d], landmarks [..., m, d], p [..., m, m], v [..., N, e] -> [..., N, e]. K1 [..., N, m]
+// is made in blocks of block_rows rows (0: as many as fit 32 MiB), never whole when it is larger,
+// and made again in backward; memory O(N (d + e) + m^2).
+Tensor gaussian_lowrank_attention(const Tensor& q, const Tensor& landmarks, const Tensor& p, const Tensor& v,
+                                  int64_t block_rows = 0);
 enum class NewtonForm {
   Journal,  // official master: P = K + 0.01 I, alpha per matrix, no autograd, one-step backward
   NeurIPS,  // the paper's: P = K, one alpha for the batch halved until ||I - PV|| <= 1.01, autograd through

@@ -40,6 +40,7 @@ const std::vector<OpInfo>& op_registry() {
       // SOFT attention
       {"gaussian_kernel", "ops/gaussian_kernel.cpp", true},
       {"newton_inverse", "ops/newton_inverse.cpp", true},
+      {"gaussian_lowrank_attention", "ops/gaussian_lowrank_attention.cpp", true},
       // convolution and pooling
       {"conv2d", "ops/conv2d.cpp", true},
       {"max_pool2d", "ops/pool.cpp", true},

@@ -1,5 +1,5 @@
-// The CUDA kernels of matmul, linear, pairwise_sqdist, gaussian_kernel and newton_inverse against
-// the CPU ones, forward and backward (cuda/matmul.cu, cuda/soft_kernels.cu).
+// The CUDA kernels of matmul, linear, pairwise_sqdist, gaussian_kernel, gaussian_lowrank_attention
+// and newton_inverse against the CPU ones, forward and backward (cuda/matmul.cu, cuda/soft_kernels.cu).
 #include <string>
 #include <vector>
 
@@ -136,6 +136,23 @@ TEST_CASE("cuda: gaussian_kernel matches the CPU, forward and backward, exactly 
           CHECK(k[(t * 49 + i) * 49 + j] == k[(t * 49 + j) * 49 + i]);
           if (i == j) CHECK(k[(t * 49 + i) * 49 + j] == 1.0);
         }
+  }
+}
+
+TEST_CASE("cuda: gaussian_lowrank_attention matches the CPU with K1 kept and with K1 in row blocks") {
+  SOFT_SKIP_WITHOUT_GPU();
+  for (DType dtype : {DType::Float32, DType::Float64}) {
+    INFO("dtype ", std::string(dtype_name(dtype)));
+    // q [B, h, N, d], landmarks [B, h, m, d], p [B, h, m, m], v [B, h, N, d] at the model's shapes;
+    // 0 rows: the default (one block here), 50: four blocks, the last one short.
+    for (int64_t rows : {0, 50}) {
+      INFO("block_rows ", rows);
+      auto attention = [rows](const Inputs& x) { return gaussian_lowrank_attention(x[0], x[1], x[2], x[3], rows); };
+      expect_gpu_matches_cpu(attention,
+                             {in({2, 2, 196, 32}, dtype, -0.3, 0.3), in({2, 2, 49, 32}, dtype, -0.3, 0.3),
+                              in({2, 2, 49, 49}, dtype, -0.1, 0.1), in({2, 2, 196, 32}, dtype)},
+                             tol_for(dtype));
+    }
   }
 }
 

@@ -1,0 +1,119 @@
+// gaussian_lowrank_attention: SOFT's attention product K1 (P (K1^T v)), K1 = gaussian_kernel(q, L),
+// without holding the N x m matrix K1 whole when it is large.
+//
+// K1 is the one tensor of SOFT's attention that is N x m (N tokens, m landmarks). With the
+// landmark stride fixed, m grows with N and K1 dominates memory (512 MiB for one 256 x 256 image
+// with two heads: N = 65,536, m = 1,024); the plain composition of ops keeps it for backward and
+// makes two gradients of its size there. Here K1 is made in blocks of rows of at most
+// kBlockBytes:
+//
+//   forward   T = sum_b K1_b^T v_b     [m, e]      S = P T     [m, e]      out_b = K1_b S
+//   backward  gS = sum_b K1_b^T g_b    gP = gS T^T    gT = P^T gS
+//             per block: gv_b = K1_b gT,  gK1_b = g_b S^T + v_b gT^T, and gaussian_kernel's own
+//             backward takes gK1_b to gq_b and the block's share of gL.
+//
+// Each pass needs a sum over all blocks before any block's result, so a K1 of several blocks is
+// made twice in forward and twice in backward (one kernel costs about as much as one of the
+// products); memory is O(N (d + e) + m^2) plus one block. A K1 that fits one block is made once
+// and kept for backward, as the plain composition would. Built from ops with CPU and CUDA
+// kernels (gaussian_kernel, matmul, copy_), so it runs on either device.
+#include <algorithm>
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "ops/dispatch.h"
+#include "ops/ops.h"
+
+namespace soft {
+namespace {
+
+constexpr int64_t kBlockBytes = int64_t(32) << 20;  // the largest block of K1 made at once
+
+Tensor t(const Tensor& x) { return transpose(x, -1, -2); }
+
+// K1 = gaussian_kernel(q, landmarks) [..., N, m] by blocks of `rows` rows.
+struct KernelRowBlocks {
+  Tensor q, landmarks;  // [..., N, d], [..., m, d]; detached
+  int64_t N = 0, rows = 1;
+  Tensor whole;         // K1 when it is a single block, made once
+
+  int64_t count() const { return (N + rows - 1) / rows; }
+  Tensor rows_of(const Tensor& x, int64_t b) const { return slice(x, -2, b * rows, std::min(N, (b + 1) * rows)); }
+  Tensor k1(int64_t b) const { return whole.defined() ? whole : gaussian_kernel(rows_of(q, b), landmarks); }
+};
+
+}  // namespace
+
+Tensor gaussian_lowrank_attention(const Tensor& q, const Tensor& landmarks, const Tensor& p, const Tensor& v,
+                                  int64_t block_rows) {
+  const char* op = "gaussian_lowrank_attention";
+  SOFT_CHECK(q.defined() && landmarks.defined() && p.defined() && v.defined(), op, ": undefined operand");
+  check_same_device(op, {&q, &landmarks, &p, &v});
+  check_same_dtype(op, {&q, &landmarks, &p, &v});
+  auto batch_of = [](const Tensor& x) { return Shape(x.shape().begin(), x.shape().end() - 2); };
+  bool ranks_ok = q.dim() >= 2 && landmarks.dim() == q.dim() && p.dim() == q.dim() && v.dim() == q.dim();
+  SOFT_CHECK(ranks_ok && batch_of(landmarks) == batch_of(q) && batch_of(p) == batch_of(q) && batch_of(v) == batch_of(q) &&
+                 landmarks.size(-1) == q.size(-1) && p.size(-2) == landmarks.size(-2) &&
+                 p.size(-1) == landmarks.size(-2) && v.size(-2) == q.size(-2),
+             op, ": q ", shape_str(q.shape()), ", landmarks ", shape_str(landmarks.shape()), ", p ",
+             shape_str(p.shape()), ", v ", shape_str(v.shape()),
+             ": need [..., N, d], [..., m, d], [..., m, m], [..., N, e] with equal batch dims");
+  SOFT_CHECK(block_rows >= 0, op, ": block_rows must be >= 0, got ", block_rows);
+  dispatch_float(q.dtype(), op, [](auto) {});  // float32 or float64, else an error naming the op
+
+  KernelRowBlocks blocks;
+  blocks.q = q.detach();
+  blocks.landmarks = landmarks.detach();
+  blocks.N = q.size(-2);
+  int64_t m = landmarks.size(-2);
+  int64_t row_bytes = numel_of(batch_of(q)) * m * static_cast<int64_t>(dtype_size(q.dtype()));
+  blocks.rows = block_rows > 0 ? block_rows : std::max<int64_t>(1, kBlockBytes / std::max<int64_t>(row_bytes, 1));
+  Tensor pd = p.detach(), vd = v.detach();
+  Shape sums_shape = batch_of(q);  // [..., m, e]: T, S and their gradients
+  sums_shape.push_back(m);
+  sums_shape.push_back(v.size(-1));
+
+  Tensor T = zeros(sums_shape, v.dtype(), v.device()), S, out = Tensor::empty(v.shape(), v.dtype(), v.device());
+  {
+    NoGradGuard no_grad;
+    if (blocks.count() == 1) blocks.whole = gaussian_kernel(blocks.q, blocks.landmarks);
+    for (int64_t b = 0; b < blocks.count(); ++b) add_(T, matmul(t(blocks.k1(b)), blocks.rows_of(vd, b)));
+    S = matmul(pd, T);
+    for (int64_t b = 0; b < blocks.count(); ++b) {
+      Tensor out_b = blocks.rows_of(out, b);
+      copy_(out_b, matmul(blocks.k1(b), S));
+    }
+  }
+  return record(op, out, {q, landmarks, p, v},
+                [blocks, pd, vd, T, S, sums_shape](const Tensor& g, const std::vector<bool>& needs) {
+                  Tensor gS = zeros(sums_shape, g.dtype(), g.device());
+                  for (int64_t b = 0; b < blocks.count(); ++b)
+                    add_(gS, matmul(t(blocks.k1(b)), blocks.rows_of(g, b)));
+                  Tensor gp = needs[2] ? matmul(gS, t(T)) : Tensor();
+                  Tensor gT = matmul(t(pd), gS);
+                  Tensor s_gt = cat({S, gT}, -1);  // [..., m, 2e]: gK1_b = [g_b v_b] [S gT]^T, one product
+                  Tensor gq = needs[0] ? Tensor::empty(blocks.q.shape(), g.dtype(), g.device()) : Tensor();
+                  Tensor gv = needs[3] ? Tensor::empty(vd.shape(), g.dtype(), g.device()) : Tensor();
+                  Tensor gl = needs[1] ? zeros(blocks.landmarks.shape(), g.dtype(), g.device()) : Tensor();
+                  if (needs[0] || needs[1] || needs[3])
+                    for (int64_t b = 0; b < blocks.count(); ++b) {
+                      Tensor k1 = blocks.k1(b);  // [..., rows, m]
+                      if (needs[3]) {
+                        Tensor gv_b = blocks.rows_of(gv, b);
+                        copy_(gv_b, matmul(k1, gT));
+                      }
+                      if (!needs[0] && !needs[1]) continue;
+                      Tensor g_k1 = matmul(cat({blocks.rows_of(g, b), blocks.rows_of(vd, b)}, -1), t(s_gt));
+                      auto [gq_b, gl_b] = gaussian_kernel_backward(g_k1, k1, blocks.rows_of(blocks.q, b),
+                                                                   blocks.landmarks, needs[0], needs[1]);
+                      if (needs[0]) {
+                        Tensor dst = blocks.rows_of(gq, b);
+                        copy_(dst, gq_b);
+                      }
+                      if (needs[1]) add_(gl, gl_b);
+                    }
+                  return Grads{gq, gl, gp, gv};
+                });
+}
+
+}  // namespace soft
