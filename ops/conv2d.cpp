@@ -165,6 +165,22 @@ void over_batch(const ConvGeom& g, F&& body) {
   parallel_for(0, g.B, (g.B + chunks - 1) / chunks, body);
 }
 
+// The im2col path over batch items [b0, b1) of x: for each block and group, fills the block's
+// column matrix col [K, blk.cols()] and calls f(blk, grp, col, buffer), where buffer has room for
+// the block's [Cout/G, blk.cols()] matrix when the block spans several items (block_matrix).
+template <class T, class F>
+void for_column_blocks(const T* x, const ConvGeom& g, int64_t b0, int64_t b1, F&& f) {
+  std::vector<T> col(g.K() * g.block_cols()), buffer(g.block_items() > 1 ? g.cout_g() * g.block_cols() : 0);
+  for_blocks(g, b0, b1, [&](const Block& blk) {
+    for (int64_t grp = 0; grp < g.G; ++grp) {
+      for (int64_t i = 0; i < blk.items; ++i)
+        im2col(x + ((blk.b + i) * g.Cin + grp * g.cin_g()) * g.H * g.W, g, blk.oh0, blk.oh1,
+               col.data() + i * blk.item_cols(), blk.cols());
+      f(blk, grp, col.data(), buffer.data());
+    }
+  });
+}
+
 // ---- depthwise, stride 1 ---------------------------------------------------------------------
 // With the input plane padded to [Hp, Wp] and the output plane laid out with the same row width
 // Wp, output n = oh * Wp + ow reads padded input n + ki * Wp + kj: every tap is one long
@@ -356,17 +372,11 @@ void conv_forward(const T* x, const T* w, const T* bias, const ConvGeom& g, T* y
         }
       return;
     }
-    std::vector<T> col(K * g.block_cols()), out(g.block_items() > 1 ? cog * g.block_cols() : 0);
-    for_blocks(g, b0, b1, [&](const Block& blk) {
+    for_column_blocks(x, g, b0, b1, [&](const Block& blk, int64_t grp, const T* col, T* out) {
       int64_t n = blk.cols();
-      for (int64_t grp = 0; grp < g.G; ++grp) {
-        for (int64_t i = 0; i < blk.items; ++i)
-          im2col(x + ((blk.b + i) * g.Cin + grp * g.cin_g()) * g.H * g.W, g, blk.oh0, blk.oh1,
-                 col.data() + i * blk.item_cols(), n);
-        MatrixRef<T> out_m = block_matrix(y, out.data(), g, blk, grp);
-        gemm<T>(cog, n, K, T(1), cref(w + grp * cog * K, K, 1), cref<T>(col.data(), n, 1), T(0), out_m);
-        scatter_block<T>({out_m.data, out_m.row_stride, 1}, bias, g, blk, grp, y);
-      }
+      MatrixRef<T> out_m = block_matrix(y, out, g, blk, grp);
+      gemm<T>(cog, n, K, T(1), cref(w + grp * cog * K, K, 1), cref(col, n, 1), T(0), out_m);
+      scatter_block<T>({out_m.data, out_m.row_stride, 1}, bias, g, blk, grp, y);
     });
   });
 }
@@ -463,20 +473,14 @@ void conv_grad_weight(const T* gy, const T* x, const ConvGeom& g, T* dw) {
                     cref(x + (b * g.Cin + grp * g.cin_g()) * g.H * g.W, 1, plane), T(1), mref(acc + grp * cog * K, K, 1));
         continue;
       }
-      std::vector<T> col(K * g.block_cols()), gyb(g.block_items() > 1 ? cog * g.block_cols() : 0);
-      for_blocks(g, b0, b1, [&](const Block& blk) {
+      for_column_blocks(x, g, b0, b1, [&](const Block& blk, int64_t grp, const T* col, T* gyb) {
         int64_t n = blk.cols();
-        for (int64_t grp = 0; grp < g.G; ++grp) {
-          for (int64_t i = 0; i < blk.items; ++i)
-            im2col(x + ((blk.b + i) * g.Cin + grp * g.cin_g()) * g.H * g.W, g, blk.oh0, blk.oh1,
-                   col.data() + i * blk.item_cols(), n);
-          MatrixRef<const T> gym = gather_block(gy, gyb.data(), g, blk, grp);
-          T* dwg = acc + grp * cog * K;
-          if (transposed)
-            gemm<T>(K, cog, n, T(1), cref<T>(col.data(), n, 1), cref(gym.data, 1, gym.row_stride), T(1), mref(dwg, 1, K));
-          else
-            gemm<T>(cog, K, n, T(1), gym, cref<T>(col.data(), 1, n), T(1), mref(dwg, K, 1));
-        }
+        MatrixRef<const T> gym = gather_block(gy, gyb, g, blk, grp);
+        T* dwg = acc + grp * cog * K;
+        if (transposed)
+          gemm<T>(K, cog, n, T(1), cref(col, n, 1), cref(gym.data, 1, gym.row_stride), T(1), mref(dwg, 1, K));
+        else
+          gemm<T>(cog, K, n, T(1), gym, cref(col, 1, n), T(1), mref(dwg, K, 1));
       });
     }
   });

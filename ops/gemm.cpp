@@ -101,6 +101,30 @@ void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rs, int64_t cs, T* dst) 
   }
 }
 
+// The micro-kernel's store of whole vectors (NR contiguous columns of C, cs == 1), straight from
+// the registers: all MR rows (kAllRows, no row check), or the first mr of an edge tile. Always
+// inlined, so that acc stays in registers (the code is the same as when it was written out twice).
+template <class T, int64_t MR, bool kAllRows>
+[[gnu::always_inline]] inline void store_rows(const typename Blocking<T>::Vec (&acc)[MR][Blocking<T>::NV], int64_t mr,
+                                              T beta, T* c, int64_t rs) {
+  using Vec = typename Blocking<T>::Vec;
+  constexpr int64_t NV = Blocking<T>::NV, L = Blocking<T>::kLanes;
+#pragma GCC unroll 16
+  for (int64_t i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int64_t v = 0; v < NV; ++v) {
+      if (!kAllRows && i >= mr) continue;
+      T* p = c + i * rs + v * L;
+      Vec out = acc[i][v];
+      if (beta != T(0)) {
+        Vec old;
+        __builtin_memcpy(&old, p, sizeof(Vec));
+        out += beta * old;
+      }
+      __builtin_memcpy(p, &out, sizeof(Vec));
+    }
+}
+
 // The micro-kernel: C[mr, nr] = A panel [MR, kc] @ B panel [kc, NR] + beta * C, the tile held in
 // MR x NV vector registers. beta == 0 never reads C; edge tiles store only their valid part.
 // A packed panel has row step 1 and depth step MR; a direct one (kDirectA) is the matrix itself,
@@ -125,39 +149,8 @@ void micro_kernel(int64_t kc, const T* __restrict a, int64_t a_si, int64_t a_sk,
     for (int64_t i = 0; i < MR; ++i)
       for (int64_t v = 0; v < NV; ++v) acc[i][v] += a[i * si] * bv[v];
   }
-  if (mr == MR && nr == Bl::NR && cs == 1) {
-#pragma GCC unroll 16
-    for (int64_t i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-      for (int64_t v = 0; v < NV; ++v) {
-        T* p = c + i * rs + v * L;
-        Vec out = acc[i][v];
-        if (beta != T(0)) {
-          Vec old;
-          __builtin_memcpy(&old, p, sizeof(Vec));
-          out += beta * old;
-        }
-        __builtin_memcpy(p, &out, sizeof(Vec));
-      }
-    return;
-  }
-  if (nr == Bl::NR && cs == 1) {  // fewer rows, whole vectors: rows stored while in registers
-#pragma GCC unroll 16
-    for (int64_t i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-      for (int64_t v = 0; v < NV; ++v) {
-        if (i >= mr) continue;
-        T* p = c + i * rs + v * L;
-        Vec out = acc[i][v];
-        if (beta != T(0)) {
-          Vec old;
-          __builtin_memcpy(&old, p, sizeof(Vec));
-          out += beta * old;
-        }
-        __builtin_memcpy(p, &out, sizeof(Vec));
-      }
-    return;
-  }
+  if (mr == MR && nr == Bl::NR && cs == 1) return store_rows<T, MR, true>(acc, mr, beta, c, rs);
+  if (nr == Bl::NR && cs == 1) return store_rows<T, MR, false>(acc, mr, beta, c, rs);
   alignas(64) T tile[MR][Bl::NR];  // edge tile: through memory, where j may be any column
 #pragma GCC unroll 16
   for (int64_t i = 0; i < MR; ++i)
