@@ -10,6 +10,7 @@
 
 #include "nn/data/loader.h"
 #include "nn/data/synthetic.h"
+#include "tests/loader_dataset.h"
 
 using namespace soft;
 using namespace soft::data;
@@ -18,17 +19,7 @@ namespace {
 
 // Image i is filled with the value i (and label i % 3), so each batch reveals which samples it holds.
 Dataset index_dataset(int64_t n) {
-  Dataset ds;
-  ds.images = Tensor::empty({n, 2, 2, 3}, DType::Float32);
-  ds.labels = Tensor::empty({n}, DType::Int64);
-  ds.num_classes = 3;
-  ds.name = "index";
-  float* p = ds.images.data<float>();
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = 0; j < 12; ++j) p[i * 12 + j] = static_cast<float>(i);
-    ds.labels.data<int64_t>()[i] = i % 3;
-  }
-  return ds;
+  return test::constant_image_dataset(n, {2, 2, 3}, 3, "index", [](int64_t i) { return static_cast<float>(i); });
 }
 
 // Every batch of one epoch: its sample indices (read back from the images) and its values.

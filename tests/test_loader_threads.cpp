@@ -11,6 +11,7 @@
 
 #include "nn/data/loader.h"
 #include "ops/ops.h"
+#include "tests/loader_dataset.h"
 
 using namespace soft;
 using namespace soft::data;
@@ -21,17 +22,8 @@ constexpr int kManyWorkers = 16;
 
 // Sample i: a [3, 16, 16] image of the value i / n, label i % 5.
 Dataset ramp_dataset(int64_t n) {
-  Dataset ds;
-  ds.images = Tensor::empty({n, 3, 16, 16}, DType::Float32);
-  ds.labels = Tensor::empty({n}, DType::Int64);
-  ds.num_classes = 5;
-  ds.name = "ramp";
-  float* p = ds.images.data<float>();
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = 0; j < 3 * 16 * 16; ++j) p[i * 768 + j] = static_cast<float>(i) / static_cast<float>(n);
-    ds.labels.data<int64_t>()[i] = i % 5;
-  }
-  return ds;
+  return test::constant_image_dataset(n, {3, 16, 16}, 5, "ramp",
+                                      [n](int64_t i) { return static_cast<float>(i) / static_cast<float>(n); });
 }
 
 // A transform of ops on the whole batch: noise from the batch's Generator, a matmul with a weight
