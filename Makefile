@@ -39,7 +39,7 @@ test-sanitize: deps
 FUZZ_SECONDS ?= 10
 .PHONY: fuzz test-tsan
 fuzz: deps
-	@bash scripts/install-fuzz-deps.sh
+	@bash scripts/install-deps.sh fuzz
 	cmake -S . -B $(BUILD)-fuzz -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSOFT_FUZZ=ON \
 	  -DSOFT_CUDA=OFF -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g"
 	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzz_harnesses

@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build needs, only those that are missing.
-# `install-deps.sh train` installs the default training job's dataset instead (make train):
-# Fashion-MNIST, Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist).
+# Installs a set of Debian packages, only those that are missing:
+#   install-deps.sh [build]  what the build needs (make deps, make test)
+#   install-deps.sh train    the default training job's dataset (make train): Fashion-MNIST,
+#                            Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist)
+#   install-deps.sh fuzz     what `make fuzz` needs beyond the build: clang 14 with its sanitizer
+#                            and libFuzzer runtimes, LLVM's OpenMP runtime for clang builds, and
+#                            llvm-symbolizer (in llvm-14) for readable sanitizer reports
 # The CUDA toolkit (nvcc, cuBLAS, cuDNN) is optional and not installed here: the build uses it
 # when nvcc is on PATH or in /usr/local/cuda.
 set -euo pipefail
 
-packages=(cmake make g++ doctest-dev nlohmann-json3-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev)
-if [ "${1:-}" = train ]; then packages=(dataset-fashion-mnist); fi
+case "${1:-build}" in
+  build) packages=(cmake make g++ doctest-dev nlohmann-json3-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev) ;;
+  train) packages=(dataset-fashion-mnist) ;;
+  fuzz) packages=(clang-14 libclang-rt-14-dev libomp-14-dev llvm-14) ;;
+  *)
+    echo "install-deps: unknown package set '$1' (build, train or fuzz)" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
