@@ -3,8 +3,8 @@
 // (powers of ten on log axes), and empty or non-finite data is skipped without failing.
 #include <doctest/doctest.h>
 
+#include <cctype>
 #include <cmath>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -22,18 +22,29 @@ int count(const std::string& text, const std::string& part) {
 }
 
 // Every opening tag is closed in order (self-closing tags count as both); false on a mismatch.
+// A '<' not followed by a tag name (the <?xml ...?> declaration) is not a tag. Written without
+// std::regex, whose inlined code makes GCC 12 warn (-Wmaybe-uninitialized) in sanitizer builds.
 bool tags_balance(const std::string& svg) {
+  auto name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; };
   std::vector<std::string> open;
-  std::regex tag("<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^>]*?(/?)>");
-  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), tag); it != std::sregex_iterator(); ++it) {
-    const std::smatch& m = *it;
-    if (m[3] == "/") continue;
-    if (m[1] == "/") {
-      if (open.empty() || open.back() != m[2]) return false;
-      open.pop_back();
-    } else {
-      open.push_back(m[2]);
+  size_t at = svg.find('<');
+  while (at != std::string::npos) {
+    const bool closing = svg.compare(at, 2, "</") == 0;
+    const size_t name = at + (closing ? 2 : 1), end = svg.find('>', name);
+    if (end == std::string::npos || !std::isalpha(static_cast<unsigned char>(svg[name]))) {
+      at = svg.find('<', at + 1);
+      continue;
     }
+    size_t name_end = name;
+    while (name_char(svg[name_end])) ++name_end;
+    const std::string tag = svg.substr(name, name_end - name);
+    const bool self_closing = svg[end - 1] == '/';
+    if (!self_closing && !closing) open.push_back(tag);
+    if (!self_closing && closing) {
+      if (open.empty() || open.back() != tag) return false;
+      open.pop_back();
+    }
+    at = svg.find('<', end + 1);
   }
   return open.empty();
 }
@@ -41,9 +52,13 @@ bool tags_balance(const std::string& svg) {
 // The texts of <text class="CLASS" ...>...</text>, in order.
 std::vector<std::string> texts_of(const std::string& svg, const std::string& cls) {
   std::vector<std::string> out;
-  std::regex text("<text class=\"" + cls + "\"[^>]*>([^<]*)</text>");
-  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), text); it != std::sregex_iterator(); ++it)
-    out.push_back((*it)[1]);
+  const std::string start = "<text class=\"" + cls + "\"";
+  for (size_t at = svg.find(start); at != std::string::npos; at = svg.find(start, at + 1)) {
+    size_t text = svg.find('>', at + start.size());
+    if (text == std::string::npos) break;
+    size_t end = svg.find('<', ++text);
+    if (end != std::string::npos && svg.compare(end, 7, "</text>") == 0) out.push_back(svg.substr(text, end - text));
+  }
   return out;
 }
 
