@@ -13,18 +13,49 @@ const char* const kMacConvention =
 
 namespace {
 
+// A MAC count past int64: an Error, which describe_model replaces with one naming the model and
+// the image size.
+struct MacOverflow : Error {
+  MacOverflow() : Error("a multiply-accumulate count overflows int64") {}
+};
+
+// An int64 MAC count whose products and sums throw MacOverflow instead of wrapping. The token and
+// landmark counts grow with the image, up to 65536^2 in range, and N * m * m or m^3 of a huge
+// image pass 2^63; so they are Macs, and every product with one is checked. Products of widths,
+// heads and kernel sizes alone stay below 2^45 for every config in range (models/config.cpp).
+class Mac {
+ public:
+  Mac(int64_t v) : v_(v) {}  // implicit: sizes and literals mix into the formulas
+  int64_t value() const { return v_; }
+  friend Mac operator*(Mac a, Mac b) {
+    int64_t r;
+    if (__builtin_mul_overflow(a.v_, b.v_, &r)) throw MacOverflow();
+    return r;
+  }
+  friend Mac operator+(Mac a, Mac b) {
+    int64_t r;
+    if (__builtin_add_overflow(a.v_, b.v_, &r)) throw MacOverflow();
+    return r;
+  }
+  friend int64_t& operator+=(int64_t& count, Mac add) { return count = (Mac(count) + add).value(); }
+
+ private:
+  int64_t v_;
+};
+
 // A 3x3 conv with padding 1 and stride s maps n to ceil(n / s) (as SoftConfig::grids).
 int64_t down(int64_t n, int64_t s) { return (n + s - 1) / s; }
 
 int64_t linear_params(int64_t in, int64_t out) { return in * out + out; }
 // conv3x3 with bias, then BatchNorm (weight and bias; its running statistics are buffers).
 int64_t conv_bn_params(int64_t in, int64_t out) { return out * in * 9 + out + 2 * out; }
-int64_t conv3x3_macs(int64_t in, int64_t out, int64_t ho, int64_t wo) { return out * in * 9 * ho * wo; }
+Mac conv3x3_macs(int64_t in, int64_t out, Mac ho, Mac wo) { return out * in * 9 * ho * wo; }
 
 // One post-LN SOFT block (stages 1-3).
 void add_soft_block(const SoftConfig& c, StageInfo& st) {
   int64_t C = st.dim, h = st.heads, d = st.head_dim, r = st.landmark_stride, k = st.local_kernel;
-  int64_t N = st.tokens, m = st.landmarks, hidden = st.mlp_hidden;
+  int64_t hidden = st.mlp_hidden;
+  Mac N = st.tokens, m = st.landmarks;
   // W_q, W_v, ff (C -> C), ff1 (C -> 4C), ff2 (4C -> C); norm1, norm2; landmark conv [d, d, r, r]
   // without bias and its LayerNorm(d); local conv [h, 1, k, k] without bias.
   st.parameters += 3 * linear_params(C, C) + linear_params(C, hidden) + linear_params(hidden, C) + 4 * C +
@@ -41,7 +72,8 @@ void add_soft_block(const SoftConfig& c, StageInfo& st) {
 
 // One pre-LN softmax block (stage 4) over n = tokens + 1 (cls) tokens.
 void add_softmax_block(StageInfo& st) {
-  int64_t C = st.dim, h = st.heads, d = st.head_dim, n = st.tokens + 1, hidden = st.mlp_hidden;
+  int64_t C = st.dim, h = st.heads, d = st.head_dim, hidden = st.mlp_hidden;
+  Mac n = st.tokens + 1;
   // norm1, norm2; q (C -> C), kv (C -> 2C), proj (C -> C), fc1 (C -> hidden), fc2 (hidden -> C).
   st.parameters += 4 * C + linear_params(C, C) + linear_params(C, 2 * C) + linear_params(C, C) +
                    linear_params(C, hidden) + linear_params(hidden, C);
@@ -52,19 +84,20 @@ void add_softmax_block(StageInfo& st) {
 }  // namespace
 
 int64_t MacCount::total() const {
-  return embed_convs + linears + landmark_convs + local_convs + gaussian_kernels + newton + soft_products +
-         softmax_products;
+  return (Mac(embed_convs) + linears + landmark_convs + local_convs + gaussian_kernels + newton + soft_products +
+          softmax_products)
+      .value();
 }
 
 MacCount& MacCount::operator+=(const MacCount& o) {
-  embed_convs += o.embed_convs;
-  linears += o.linears;
-  landmark_convs += o.landmark_convs;
-  local_convs += o.local_convs;
-  gaussian_kernels += o.gaussian_kernels;
-  newton += o.newton;
-  soft_products += o.soft_products;
-  softmax_products += o.softmax_products;
+  embed_convs += Mac(o.embed_convs);
+  linears += Mac(o.linears);
+  landmark_convs += Mac(o.landmark_convs);
+  local_convs += Mac(o.local_convs);
+  gaussian_kernels += Mac(o.gaussian_kernels);
+  newton += Mac(o.newton);
+  soft_products += Mac(o.soft_products);
+  softmax_products += Mac(o.softmax_products);
   return *this;
 }
 
@@ -86,8 +119,10 @@ void check_image_size(const SoftConfig& c, int64_t img_h, int64_t img_w) {
                              "; the smallest square image this model takes is ", smallest, "x", smallest));
 }
 
-ModelInfo describe_model(const SoftConfig& c, int64_t img_h, int64_t img_w) {
-  check_image_size(c, img_h, img_w);
+namespace {
+
+// describe_model's counts; throws MacOverflow.
+ModelInfo count_model(const SoftConfig& c, int64_t img_h, int64_t img_w) {
   ModelInfo info;
   info.name = c.name;
   info.img_h = img_h;
@@ -150,7 +185,20 @@ ModelInfo describe_model(const SoftConfig& c, int64_t img_h, int64_t img_w) {
     info.parameters += st.parameters;
     info.macs += st.macs;
   }
+  info.macs.total();  // checked here, so that total() of a described model never throws
   return info;
+}
+
+}  // namespace
+
+ModelInfo describe_model(const SoftConfig& c, int64_t img_h, int64_t img_w) {
+  check_image_size(c, img_h, img_w);
+  try {
+    return count_model(c, img_h, img_w);
+  } catch (const MacOverflow&) {
+    throw Error(detail::concat(c.name, ": the multiply-accumulates of one ", img_h, "x", img_w,
+                               " image overflow int64 (more than 9.2e18); a smaller image can be counted"));
+  }
 }
 
 }  // namespace soft::models

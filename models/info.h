@@ -68,7 +68,8 @@ struct ModelInfo {
 // every stage 1-3 that has blocks must hold at least one landmark window (H >= r and W >= r).
 void check_image_size(const SoftConfig& config, int64_t img_h, int64_t img_w);
 
-// The model of `config` on img_h x img_w images (checked with check_image_size).
+// The model of `config` on img_h x img_w images (checked with check_image_size). Throws soft::Error
+// when a MAC count does not fit in int64 (in-range configs on images of tens of thousands of pixels).
 ModelInfo describe_model(const SoftConfig& config, int64_t img_h, int64_t img_w);
 
 }  // namespace soft::models

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "autograd/grad_mode.h"
+#include "models/info.h"
 #include "models/soft.h"
 #include "tests/op_check.h"
 
@@ -71,6 +72,20 @@ TEST_CASE("model configs: unknown keys, wrong types and impossible values are na
   SoftConfig tiny = resolve_config("soft_tiny");
   SoftConfig again = parse_config(config_to_json(tiny), "round trip");
   CHECK(config_to_json(again) == config_to_json(tiny));
+}
+
+TEST_CASE("model info: MAC counts past int64 are an error, large ones below it stay exact") {
+  SoftConfig tiny = resolve_config("soft_tiny");
+  // 8192 px: stage 1's grid is 8192 / 4 = 2048, its landmarks m = (2048 / 8)^2 = 2^16; the Newton
+  // iterations count depth 1 x 2 heads x 2 x 20 iterations x m^3 = 80 x 2^48 MACs (about 2.3e16).
+  ModelInfo big = describe_model(tiny, 8192, 8192);
+  CHECK(big.stages[0].macs.newton == 80 * (int64_t(1) << 48));
+  CHECK(big.macs.total() > big.stages[0].macs.newton);
+  // 65536 px (soft info's largest --img): m = 2^22, so m^3 alone is 2^66.
+  CHECK_THROWS_WITH_AS(describe_model(tiny, 65536, 65536),
+                       "soft_tiny: the multiply-accumulates of one 65536x65536 image overflow int64 (more than "
+                       "9.2e18); a smaller image can be counted",
+                       Error);
 }
 
 TEST_CASE("the small-image models run forward and backward with SOFT attention in stages 1-3") {
