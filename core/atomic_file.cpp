@@ -10,30 +10,50 @@
 
 namespace soft {
 
-void write_file_atomic(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  SOFT_CHECK(fd >= 0, path, ": cannot write (", std::strerror(errno), ")");
-  auto fail = [&](const char* what) {
-    std::string why = std::strerror(errno);
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw Error(path + ": " + what + " (" + why + "); the previous file is unchanged");
-  };
-  const char* p = content.data();
-  size_t left = content.size();
-  while (left > 0) {
-    ssize_t w = ::write(fd, p, left);
+AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") {
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  SOFT_CHECK(fd_ >= 0, path_, ": cannot write (", std::strerror(errno), ")");
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (done_) return;
+  ::close(fd_);
+  ::unlink(tmp_.c_str());
+}
+
+void AtomicFileWriter::fail(const char* what, int error) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  ::unlink(tmp_.c_str());
+  done_ = true;
+  throw Error(path_ + ": " + what + " (" + std::strerror(error) + "); the previous file is unchanged");
+}
+
+void AtomicFileWriter::write(const void* data, size_t bytes) {
+  const char* p = static_cast<const char*>(data);
+  while (bytes > 0) {
+    ssize_t w = ::write(fd_, p, bytes);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) fail("write failed");
+    // A full disk shows as a short write, then ENOSPC (EFBIG past a file-size limit).
+    if (w <= 0) fail("write failed", w < 0 ? errno : EIO);
     p += w;
-    left -= static_cast<size_t>(w);
+    bytes -= static_cast<size_t>(w);
   }
-  if (::fsync(fd) != 0) fail("could not flush");
-  int closed = ::close(fd);
-  fd = -1;
-  if (closed != 0) fail("could not close");
-  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("could not replace");
+}
+
+void AtomicFileWriter::commit() {
+  if (::fsync(fd_) != 0) fail("could not flush", errno);
+  const int closed = ::close(fd_);
+  fd_ = -1;
+  if (closed != 0) fail("could not close", errno);
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail("could not replace", errno);
+  done_ = true;
+}
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+  AtomicFileWriter file(path);
+  file.write(content.data(), content.size());
+  file.commit();
 }
 
 }  // namespace soft

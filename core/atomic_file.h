@@ -1,13 +1,36 @@
 #pragma once
 // Whole-file writes that never leave a half-written file: the bytes go to a temporary file beside
-// the target, are flushed to disk (fsync) and renamed over it, so a crash leaves either the old
-// file or the new one. Used for run folders (config.json, curves.svg) and text outputs.
+// the target (PATH.tmp), are flushed to disk (fsync) and renamed over it, so a crash leaves either
+// the old file or the new one. Used for run folders (config.json, curves.svg, checkpoints through
+// save_safetensors) and text outputs.
+#include <cstddef>
 #include <string>
 
 namespace soft {
 
-// Writes `content` to `path` atomically. Throws soft::Error naming `path`; the old file (if any)
-// is then unchanged and the temporary file removed.
+// A file written in pieces that replaces `path` only at commit(). Every failure (cannot create,
+// a short write on a full disk, flush, rename) throws soft::Error naming `path` with the system's
+// reason; the temporary file is then removed and the old file (if any) left unchanged, as it is
+// when the writer is destroyed uncommitted.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(std::string path);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+
+  void write(const void* data, size_t bytes);
+  void commit();
+
+ private:
+  [[noreturn]] void fail(const char* what, int error);
+
+  std::string path_, tmp_;
+  int fd_ = -1;
+  bool done_ = false;  // committed, or failed and cleaned up
+};
+
+// Writes `content` to `path` atomically (an AtomicFileWriter in one go).
 void write_file_atomic(const std::string& path, const std::string& content);
 
 }  // namespace soft

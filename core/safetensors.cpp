@@ -1,8 +1,5 @@
 #include "core/safetensors.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -14,6 +11,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "core/atomic_file.h"
 #include "ops/ops.h"
 
 namespace soft {
@@ -199,39 +197,13 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // keep the data 8-byte aligned
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  SOFT_CHECK(fd >= 0, path, ": cannot write (", std::strerror(errno), ")");
-  auto write_all = [&](const void* p, size_t n) {
-    const char* c = static_cast<const char*>(p);
-    while (n > 0) {
-      ssize_t w = ::write(fd, c, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {
-        std::string why = std::strerror(errno);
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        throw Error(path + ": write failed (" + why + "); the previous file is unchanged");
-      }
-      c += w;
-      n -= static_cast<size_t>(w);
-    }
-  };
+  AtomicFileWriter file(path);
   unsigned char len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(static_cast<uint64_t>(text.size()) >> (8 * i));
-  write_all(len, 8);
-  write_all(text.data(), text.size());
-  for (const Tensor& c : payload) write_all(c.raw_data(), c.numel() * dtype_size(c.dtype()));
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw Error(path + ": could not flush (" + why + "); the previous file is unchanged");
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw Error(path + ": could not replace (" + why + "); the previous file is unchanged");
-  }
+  file.write(len, 8);
+  file.write(text.data(), text.size());
+  for (const Tensor& c : payload) file.write(c.raw_data(), c.numel() * dtype_size(c.dtype()));
+  file.commit();
 }
 
 }  // namespace soft

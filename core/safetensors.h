@@ -29,8 +29,9 @@ Safetensors load_safetensors(const std::string& path);
 // Parses an in-memory image of a file (what load_safetensors does after reading it).
 Safetensors parse_safetensors(const std::string& bytes, const std::string& what);
 
-// Writes atomically: a temporary file beside `path`, flushed and renamed over it, so a crash
-// leaves either the old file or the new one. Tensors are copied to the CPU and made contiguous.
+// Writes atomically (core/atomic_file.h): a temporary file beside `path`, flushed and renamed over
+// it, so a crash or a failed write (a full disk) leaves the old file. Tensors are copied to the CPU
+// and made contiguous.
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 

@@ -1,5 +1,7 @@
 #include "tools/train/metrics_log.h"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
@@ -25,7 +27,7 @@ void MetricsLog::append(const Json& line) {
   const std::string text = line.dump() + "\n";
   out_ << text;
   out_.flush();
-  SOFT_CHECK(out_.good(), path_, ": write failed");
+  SOFT_CHECK(out_.good(), path_, ": write failed (", std::strerror(errno), ")");
   bytes_ += static_cast<int64_t>(text.size());
 }
 
