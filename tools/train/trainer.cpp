@@ -165,8 +165,13 @@ void Trainer::save(const std::string& path) {
   c.state = state_;
   c.config = config_.json;
   c.model_config = Json::parse(models::config_to_json(model_config_));
-  save_checkpoint(path, c);
-  last_checkpoint_step_ = state_.step;
+  try {
+    save_checkpoint(path, c);
+  } catch (const Error& e) {  // e.g. a full disk: the run cannot go on, but it can be resumed
+    throw Error(detail::concat("step ", state_.step, ": checkpoint not saved: ", e.what(), ". ",
+                               last_good_checkpoint()));
+  }
+  if (path == folder_.latest()) last_checkpoint_step_ = state_.step;
 }
 
 void Trainer::train_step(int64_t micro_batches) {
@@ -305,9 +310,12 @@ void Trainer::evaluate_and_save(RunSummary& summary) {
   }
   if (progress_) progress_->finish();
   say(text + " (" + format_duration(elapsed()) + ")");
-  save(folder_.latest());
-  if (improved) save(folder_.best());
+  // latest.safetensors goes last: it commits the evaluation. A run killed before it resumes from
+  // the previous checkpoint and evaluates again, rewriting the curves and the best checkpoint;
+  // saved first, a kill before best.safetensors was written would lose that best for good.
   write_file_atomic(folder_.curves(), curves_svg(read_metrics(folder_.metrics()), config_.name));
+  if (improved) save(folder_.best());
+  save(folder_.latest());
 }
 
 RunSummary Trainer::run() {

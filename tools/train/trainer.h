@@ -54,8 +54,8 @@ class Trainer {
   static std::unique_ptr<Trainer> resume(const std::string& run_dir, const std::optional<std::string>& device,
                                          const TrainerOptions& options);
 
-  // Trains to the end (or to a stop); a non-finite loss or gradient throws soft::Error naming the
-  // step, leaving the last checkpoint as it was.
+  // Trains to the end (or to a stop); a non-finite loss or gradient, or a checkpoint that cannot be
+  // written (a full disk), throws soft::Error naming the step, leaving the last checkpoint as it was.
   RunSummary run();
 
   const TrainConfig& config() const { return config_; }
