@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "core/error.h"
 
@@ -48,6 +49,17 @@ void AtomicFileWriter::commit() {
   if (closed != 0) fail("could not close", errno);
   if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail("could not replace", errno);
   done_ = true;
+  const std::string folder = std::filesystem::path(path_).parent_path().string();
+  sync_to_disk(folder.empty() ? "." : folder);  // the rename itself
+}
+
+void sync_to_disk(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  SOFT_CHECK(fd >= 0, path, ": cannot open to flush (", std::strerror(errno), ")");
+  const bool synced = ::fsync(fd) == 0;
+  const int error = errno;
+  ::close(fd);
+  SOFT_CHECK(synced, path, ": could not flush to disk (", std::strerror(error), ")");
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {

@@ -1,7 +1,7 @@
 #pragma once
 // Whole-file writes that never leave a half-written file: the bytes go to a temporary file beside
-// the target (PATH.tmp), are flushed to disk (fsync) and renamed over it, so a crash leaves either
-// the old file or the new one. Used for run folders (config.json, curves.svg, checkpoints through
+// the target (PATH.tmp), are flushed to disk (fsync) and renamed over it, and the rename is flushed
+// with the folder, so a crash or a power loss leaves either the old file or the new one. Used for run folders (config.json, curves.svg, checkpoints through
 // save_safetensors) and text outputs.
 #include <cstddef>
 #include <string>
@@ -32,5 +32,9 @@ class AtomicFileWriter {
 
 // Writes `content` to `path` atomically (an AtomicFileWriter in one go).
 void write_file_atomic(const std::string& path, const std::string& content);
+
+// Flushes what was written to `path` (a file or a folder) through to the disk, so that it survives
+// a power loss as well as a crash. Throws soft::Error naming `path`.
+void sync_to_disk(const std::string& path);
 
 }  // namespace soft

@@ -106,6 +106,15 @@ TEST_CASE("write_file_atomic: a full disk, a folder that is a file, a target tha
   CHECK(dir.entries() == std::vector<std::string>{"config.json", "taken"});
 }
 
+TEST_CASE("sync_to_disk flushes files and folders, and names a path it cannot open") {
+  TempDir dir;
+  write_file_atomic(dir.file("a.json"), "{}");
+  CHECK_NOTHROW(sync_to_disk(dir.file("a.json")));
+  CHECK_NOTHROW(sync_to_disk(dir.path));
+  CHECK(error_of([&] { sync_to_disk(dir.file("missing")); }) ==
+        dir.file("missing") + ": cannot open to flush (No such file or directory)");
+}
+
 TEST_CASE("train: a full disk at a checkpoint stops the run naming the file; it resumes exactly") {
   // 4 steps per epoch, 2 epochs, a checkpoint every 2 steps.
   const Json recipe = {{"log", {{"checkpoint_every_steps", 2}}}, {"ema", {{"enabled", true}, {"decay", 0.9}}}};

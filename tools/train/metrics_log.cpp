@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace soft::tools::train {
@@ -30,6 +31,8 @@ void MetricsLog::append(const Json& line) {
   SOFT_CHECK(out_.good(), path_, ": write failed (", std::strerror(errno), ")");
   bytes_ += static_cast<int64_t>(text.size());
 }
+
+void MetricsLog::sync() const { sync_to_disk(path_); }
 
 std::vector<Json> read_metrics(const std::string& path) {
   std::ifstream in(path);

@@ -18,6 +18,7 @@ class MetricsLog {
   // Opens `path` for appending after cutting it to `keep_bytes` (a new run: 0).
   MetricsLog(std::string path, int64_t keep_bytes);
   void append(const Json& line);  // written and flushed at once
+  void sync() const;              // through to the disk: before a checkpoint records bytes()
   int64_t bytes() const { return bytes_; }
   const std::string& path() const { return path_; }
 

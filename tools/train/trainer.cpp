@@ -166,6 +166,7 @@ void Trainer::save(const std::string& path) {
   c.config = config_.json;
   c.model_config = Json::parse(models::config_to_json(model_config_));
   try {
+    metrics_->sync();  // a checkpoint never records more of the log than the disk holds
     save_checkpoint(path, c);
   } catch (const Error& e) {  // e.g. a full disk: the run cannot go on, but it can be resumed
     throw Error(detail::concat("step ", state_.step, ": checkpoint not saved: ", e.what(), ". ",
