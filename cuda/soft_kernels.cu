@@ -1,6 +1,6 @@
-// CUDA kernels of SOFT's attention ops: pairwise_sqdist (ops/pairwise.cpp), gaussian_kernel and
-// its backward (ops/gaussian_kernel.cpp), and the journal-form Newton inverse
-// (ops/newton_inverse.cpp). As on the CPU, distances are summed in the difference form
+// CUDA kernels of SOFT's attention ops: pairwise_sqdist (ops/pairwise.cpp), gaussian_kernel
+// (ops/gaussian_kernel.cpp; its backward is two cuBLAS products there) and the journal-form Newton
+// inverse (ops/newton_inverse.cpp). As on the CPU, distances are summed in the difference form
 // sum_k (a_k - b_k)^2, one thread per output element in k order, so identical rows give exactly 0.
 #include <math_constants.h>
 
@@ -87,57 +87,6 @@ void cuda_pairwise_sqdist(const Tensor& a, const Tensor& bt, Tensor& out) {
 // y [batch, N, M] from a [batch, N, d] and b [batch, M, d], all contiguous.
 void cuda_gaussian_kernel(const Tensor& a, const Tensor& b, Tensor& y) {
   launch_distance<true>(a, b, b.size(-1), 1, y, "gaussian_kernel");
-}
-
-// Backward, in the difference form: with gK = g * K,
-//   ga[t, n, k] = sum_m gK[t, n, m] (b[t, m, k] - a[t, n, k]),
-//   gb[t, m, k] = sum_n gK[t, n, m] (a[t, n, k] - b[t, m, k]).
-// One thread per gradient element; the threads of a warp share n (or m) and read consecutive k.
-template <class T>
-__global__ void gaussian_grad_a_kernel(const T* g, const T* K, const T* a, const T* b, T* ga, int64_t N, int64_t M,
-                                       int64_t d, int64_t total) {
-  int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i >= total) return;
-  int64_t k = i % d, row = i / d, t = row / N;  // row = t * N + n
-  const T *gr = g + row * M, *kr = K + row * M, *bk = b + t * M * d + k;
-  T ak = a[i], acc = T(0);
-  for (int64_t m = 0; m < M; ++m) acc += gr[m] * kr[m] * (bk[m * d] - ak);
-  ga[i] = acc;
-}
-
-template <class T>
-__global__ void gaussian_grad_b_kernel(const T* g, const T* K, const T* a, const T* b, T* gb, int64_t N, int64_t M,
-                                       int64_t d, int64_t total) {
-  int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i >= total) return;
-  int64_t k = i % d, row = i / d, t = row / M, m = row % M;  // row = t * M + m
-  const T *gc = g + t * N * M + m, *kc = K + t * N * M + m, *ak = a + t * N * d + k;
-  T bk = b[i], acc = T(0);
-  for (int64_t n = 0; n < N; ++n) acc += gc[n * M] * kc[n * M] * (ak[n * d] - bk);
-  gb[i] = acc;
-}
-
-// g, K [batch, N, M], a [batch, N, d], b [batch, M, d], all contiguous; ga and gb written when defined.
-void cuda_gaussian_kernel_backward(const Tensor& g, const Tensor& K, const Tensor& a, const Tensor& b, Tensor& ga,
-                                   Tensor& gb) {
-  int64_t N = a.size(-2), d = a.size(-1), M = b.size(-2);
-  int device = a.device().index;
-  set_device(device);
-  dispatch_float(a.dtype(), "gaussian_kernel_backward", [&](auto tag) {
-    using T = decltype(tag);
-    if (ga.defined() && ga.numel() > 0) {
-      int64_t total = ga.numel();
-      gaussian_grad_a_kernel<T><<<blocks_for(total), kThreads, 0, stream(device)>>>(
-          g.data<T>(), K.data<T>(), a.data<T>(), b.data<T>(), ga.data<T>(), N, M, d, total);
-      SOFT_CUDA_CHECK(cudaGetLastError());
-    }
-    if (gb.defined() && gb.numel() > 0) {
-      int64_t total = gb.numel();
-      gaussian_grad_b_kernel<T><<<blocks_for(total), kThreads, 0, stream(device)>>>(
-          g.data<T>(), K.data<T>(), a.data<T>(), b.data<T>(), gb.data<T>(), N, M, d, total);
-      SOFT_CUDA_CHECK(cudaGetLastError());
-    }
-  });
 }
 
 // Journal-form Newton inverse of each matrix of k [count, m, m] (contiguous), as on the CPU:
@@ -279,7 +228,6 @@ void cuda_newton_inverse(const Tensor& k, int64_t iterations, Tensor& out) {
 
 SOFT_REGISTER_CUDA_KERNEL("pairwise_sqdist", cuda_pairwise_sqdist);
 SOFT_REGISTER_CUDA_KERNEL("gaussian_kernel", cuda_gaussian_kernel);
-SOFT_REGISTER_CUDA_KERNEL("gaussian_kernel_backward", cuda_gaussian_kernel_backward);
 SOFT_REGISTER_CUDA_KERNEL("newton_inverse", cuda_newton_inverse);
 
 }  // namespace soft::cuda

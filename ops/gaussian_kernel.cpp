@@ -12,8 +12,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "core/parallel.h"
+#include "ops/autocast.h"
 #include "ops/cpu_math.h"
 #include "ops/dispatch.h"
 #include "ops/gemm.h"
@@ -189,8 +191,21 @@ Tensor gaussian_kernel(const Tensor& a, const Tensor& b) {
                 });
 }
 
+std::pair<Tensor, Tensor> gaussian_kernel_backward_by_products(const Tensor& grad_y, const Tensor& y,
+                                                               const Tensor& a, const Tensor& b, bool need_a,
+                                                               bool need_b) {
+  NoGradGuard no_grad;
+  AutocastBf16 float32(false);  // the Gaussian kernel stays in float32 under mixed precision
+  Tensor gk = mul(grad_y, y);  // [..., N, M]
+  Tensor ga, gb;
+  if (need_a) ga = sub(matmul(gk, b), mul(sum(gk, {-1}, true), a));
+  if (need_b) gb = sub(matmul(transpose(gk, -1, -2), a), mul(transpose(sum(gk, {-2}, true), -1, -2), b));
+  return {ga, gb};
+}
+
 std::pair<Tensor, Tensor> gaussian_kernel_backward(const Tensor& grad_y, const Tensor& y, const Tensor& a,
                                                    const Tensor& b, bool need_a, bool need_b) {
+  if (!a.device().is_cpu()) return gaussian_kernel_backward_by_products(grad_y, y, a, b, need_a, need_b);
   Tensor ac = a.contiguous(), bc = b.contiguous(), ga, gb;
   if (need_a) ga = Tensor::empty(ac.shape(), ac.dtype(), ac.device());
   if (need_b) gb = Tensor::empty(bc.shape(), bc.dtype(), bc.device());

@@ -77,9 +77,14 @@ Tensor pairwise_sqdist(const Tensor& a, const Tensor& b);
 // pass, in the difference form, so identical rows give exactly 1.
 Tensor gaussian_kernel(const Tensor& a, const Tensor& b);
 // gaussian_kernel's gradients {dL/da, dL/db} from dL/dy and its output y (each only when asked
-// for); for ops that recompute y themselves.
+// for); for ops that recompute y themselves. On the CPU one fused kernel; on other devices
+// gaussian_kernel_backward_by_products: with gK = dL/dy * y written once,
+// dL/da = gK b - rowsum(gK) a and dL/db = gK^T a - colsum(gK) b, two batched GEMMs (float32).
 std::pair<Tensor, Tensor> gaussian_kernel_backward(const Tensor& grad_y, const Tensor& y, const Tensor& a,
                                                    const Tensor& b, bool need_a, bool need_b);
+std::pair<Tensor, Tensor> gaussian_kernel_backward_by_products(const Tensor& grad_y, const Tensor& y,
+                                                               const Tensor& a, const Tensor& b, bool need_a,
+                                                               bool need_b);
 // SOFT's attention product K1 (p (K1^T v)) with K1 = gaussian_kernel(q, landmarks):
 // q [..., N, d], landmarks [..., m, d], p [..., m, m], v [..., N, e] -> [..., N, e]. K1 [..., N, m]
 // is made in blocks of block_rows rows (0: as many as fit 32 MiB), never whole when it is larger,
