@@ -9,14 +9,16 @@ namespace soft::nn::optim {
 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   NoGradGuard no_grad;
-  double sq = 0.0;
+  // sum(g^2) per gradient on its device and dtype, added up there in float64 and read back once:
+  // on a GPU a read per parameter would wait for the device that many times per step.
+  Tensor sq;
   for (const Tensor& p : params) {
     const Tensor& g = p.grad();
     if (!g.defined()) continue;
-    // sum(g^2) on g's device and dtype, accumulated here in float64.
-    sq += sum(mul(g, g)).item();
+    Tensor s = to_dtype(sum(mul(g, g)), DType::Float64);
+    sq = sq.defined() ? add(sq, s) : s;
   }
-  double total = std::sqrt(sq);
+  double total = sq.defined() ? std::sqrt(sq.item()) : 0.0;
   double coef = max_norm / (total + 1e-6);
   if (coef < 1.0) {
     for (const Tensor& p : params) {
