@@ -30,6 +30,7 @@ namespace {
 constexpr int64_t kBlockBytes = int64_t(32) << 20;  // the largest block of K1 made at once
 
 Tensor t(const Tensor& x) { return transpose(x, -1, -2); }
+Shape batch_of(const Tensor& x) { return Shape(x.shape().begin(), x.shape().end() - 2); }
 
 // K1 = gaussian_kernel(q, landmarks) [..., N, m] by blocks of `rows` rows.
 struct KernelRowBlocks {
@@ -42,6 +43,63 @@ struct KernelRowBlocks {
   Tensor k1(int64_t b) const { return whole.defined() ? whole : gaussian_kernel(rows_of(q, b), landmarks); }
 };
 
+// The forward's operands and sums, kept for the backward.
+struct Saved {
+  KernelRowBlocks blocks;
+  Tensor p, v;  // [..., m, m], [..., N, e]; detached
+  Tensor T, S;  // [..., m, e]: K1^T v and p T
+};
+
+// out [..., N, e] = K1 S with S = p (K1^T v); sets saved.T and saved.S.
+Tensor forward(Saved& saved) {
+  NoGradGuard no_grad;
+  KernelRowBlocks& blocks = saved.blocks;
+  if (blocks.count() == 1) blocks.whole = gaussian_kernel(blocks.q, blocks.landmarks);
+  Shape sums = batch_of(saved.v);
+  sums.push_back(blocks.landmarks.size(-2));
+  sums.push_back(saved.v.size(-1));
+  saved.T = zeros(sums, saved.v.dtype(), saved.v.device());
+  for (int64_t b = 0; b < blocks.count(); ++b) add_(saved.T, matmul(t(blocks.k1(b)), blocks.rows_of(saved.v, b)));
+  saved.S = matmul(saved.p, saved.T);
+  Tensor out = Tensor::empty(saved.v.shape(), saved.v.dtype(), saved.v.device());
+  for (int64_t b = 0; b < blocks.count(); ++b) {
+    Tensor out_b = blocks.rows_of(out, b);
+    copy_(out_b, matmul(blocks.k1(b), saved.S));
+  }
+  return out;
+}
+
+// {dq, dlandmarks, dp, dv} from g = dL/dout [..., N, e], each when asked for.
+Grads backward(const Saved& saved, const Tensor& g, const std::vector<bool>& needs) {
+  const KernelRowBlocks& blocks = saved.blocks;
+  Tensor gS = zeros_like(saved.S);  // K1^T g
+  for (int64_t b = 0; b < blocks.count(); ++b) add_(gS, matmul(t(blocks.k1(b)), blocks.rows_of(g, b)));
+  Tensor gp = needs[2] ? matmul(gS, t(saved.T)) : Tensor();
+  Tensor gT = matmul(t(saved.p), gS);
+  Tensor s_gt = cat({saved.S, gT}, -1);  // [..., m, 2e]: gK1_b = [g_b v_b] [S gT]^T, one product
+  Tensor gq = needs[0] ? Tensor::empty(blocks.q.shape(), g.dtype(), g.device()) : Tensor();
+  Tensor gl = needs[1] ? zeros_like(blocks.landmarks) : Tensor();
+  Tensor gv = needs[3] ? Tensor::empty(saved.v.shape(), g.dtype(), g.device()) : Tensor();
+  if (!needs[0] && !needs[1] && !needs[3]) return Grads{gq, gl, gp, gv};
+  for (int64_t b = 0; b < blocks.count(); ++b) {
+    Tensor k1 = blocks.k1(b);  // [..., rows, m]
+    if (needs[3]) {
+      Tensor gv_b = blocks.rows_of(gv, b);
+      copy_(gv_b, matmul(k1, gT));
+    }
+    if (!needs[0] && !needs[1]) continue;
+    Tensor g_k1 = matmul(cat({blocks.rows_of(g, b), blocks.rows_of(saved.v, b)}, -1), t(s_gt));
+    auto [gq_b, gl_b] =
+        gaussian_kernel_backward(g_k1, k1, blocks.rows_of(blocks.q, b), blocks.landmarks, needs[0], needs[1]);
+    if (needs[0]) {
+      Tensor gq_rows = blocks.rows_of(gq, b);
+      copy_(gq_rows, gq_b);
+    }
+    if (needs[1]) add_(gl, gl_b);
+  }
+  return Grads{gq, gl, gp, gv};
+}
+
 }  // namespace
 
 Tensor gaussian_lowrank_attention(const Tensor& q, const Tensor& landmarks, const Tensor& p, const Tensor& v,
@@ -50,10 +108,10 @@ Tensor gaussian_lowrank_attention(const Tensor& q, const Tensor& landmarks, cons
   SOFT_CHECK(q.defined() && landmarks.defined() && p.defined() && v.defined(), op, ": undefined operand");
   check_same_device(op, {&q, &landmarks, &p, &v});
   check_same_dtype(op, {&q, &landmarks, &p, &v});
-  auto batch_of = [](const Tensor& x) { return Shape(x.shape().begin(), x.shape().end() - 2); };
-  bool ranks_ok = q.dim() >= 2 && landmarks.dim() == q.dim() && p.dim() == q.dim() && v.dim() == q.dim();
-  SOFT_CHECK(ranks_ok && batch_of(landmarks) == batch_of(q) && batch_of(p) == batch_of(q) && batch_of(v) == batch_of(q) &&
-                 landmarks.size(-1) == q.size(-1) && p.size(-2) == landmarks.size(-2) &&
+  const bool ranks_ok = q.dim() >= 2 && landmarks.dim() == q.dim() && p.dim() == q.dim() && v.dim() == q.dim();
+  const bool batches_ok =
+      ranks_ok && batch_of(landmarks) == batch_of(q) && batch_of(p) == batch_of(q) && batch_of(v) == batch_of(q);
+  SOFT_CHECK(batches_ok && landmarks.size(-1) == q.size(-1) && p.size(-2) == landmarks.size(-2) &&
                  p.size(-1) == landmarks.size(-2) && v.size(-2) == q.size(-2),
              op, ": q ", shape_str(q.shape()), ", landmarks ", shape_str(landmarks.shape()), ", p ",
              shape_str(p.shape()), ", v ", shape_str(v.shape()),
@@ -61,59 +119,17 @@ Tensor gaussian_lowrank_attention(const Tensor& q, const Tensor& landmarks, cons
   SOFT_CHECK(block_rows >= 0, op, ": block_rows must be >= 0, got ", block_rows);
   dispatch_float(q.dtype(), op, [](auto) {});  // float32 or float64, else an error naming the op
 
-  KernelRowBlocks blocks;
-  blocks.q = q.detach();
-  blocks.landmarks = landmarks.detach();
-  blocks.N = q.size(-2);
-  int64_t m = landmarks.size(-2);
-  int64_t row_bytes = numel_of(batch_of(q)) * m * static_cast<int64_t>(dtype_size(q.dtype()));
-  blocks.rows = block_rows > 0 ? block_rows : std::max<int64_t>(1, kBlockBytes / std::max<int64_t>(row_bytes, 1));
-  Tensor pd = p.detach(), vd = v.detach();
-  Shape sums_shape = batch_of(q);  // [..., m, e]: T, S and their gradients
-  sums_shape.push_back(m);
-  sums_shape.push_back(v.size(-1));
-
-  Tensor T = zeros(sums_shape, v.dtype(), v.device()), S, out = Tensor::empty(v.shape(), v.dtype(), v.device());
-  {
-    NoGradGuard no_grad;
-    if (blocks.count() == 1) blocks.whole = gaussian_kernel(blocks.q, blocks.landmarks);
-    for (int64_t b = 0; b < blocks.count(); ++b) add_(T, matmul(t(blocks.k1(b)), blocks.rows_of(vd, b)));
-    S = matmul(pd, T);
-    for (int64_t b = 0; b < blocks.count(); ++b) {
-      Tensor out_b = blocks.rows_of(out, b);
-      copy_(out_b, matmul(blocks.k1(b), S));
-    }
-  }
+  Saved saved;
+  saved.blocks.q = q.detach();
+  saved.blocks.landmarks = landmarks.detach();
+  saved.blocks.N = q.size(-2);
+  int64_t row_bytes = numel_of(batch_of(q)) * landmarks.size(-2) * static_cast<int64_t>(dtype_size(q.dtype()));
+  saved.blocks.rows = block_rows > 0 ? block_rows : std::max<int64_t>(1, kBlockBytes / std::max<int64_t>(row_bytes, 1));
+  saved.p = p.detach();
+  saved.v = v.detach();
+  Tensor out = forward(saved);
   return record(op, out, {q, landmarks, p, v},
-                [blocks, pd, vd, T, S, sums_shape](const Tensor& g, const std::vector<bool>& needs) {
-                  Tensor gS = zeros(sums_shape, g.dtype(), g.device());
-                  for (int64_t b = 0; b < blocks.count(); ++b)
-                    add_(gS, matmul(t(blocks.k1(b)), blocks.rows_of(g, b)));
-                  Tensor gp = needs[2] ? matmul(gS, t(T)) : Tensor();
-                  Tensor gT = matmul(t(pd), gS);
-                  Tensor s_gt = cat({S, gT}, -1);  // [..., m, 2e]: gK1_b = [g_b v_b] [S gT]^T, one product
-                  Tensor gq = needs[0] ? Tensor::empty(blocks.q.shape(), g.dtype(), g.device()) : Tensor();
-                  Tensor gv = needs[3] ? Tensor::empty(vd.shape(), g.dtype(), g.device()) : Tensor();
-                  Tensor gl = needs[1] ? zeros(blocks.landmarks.shape(), g.dtype(), g.device()) : Tensor();
-                  if (needs[0] || needs[1] || needs[3])
-                    for (int64_t b = 0; b < blocks.count(); ++b) {
-                      Tensor k1 = blocks.k1(b);  // [..., rows, m]
-                      if (needs[3]) {
-                        Tensor gv_b = blocks.rows_of(gv, b);
-                        copy_(gv_b, matmul(k1, gT));
-                      }
-                      if (!needs[0] && !needs[1]) continue;
-                      Tensor g_k1 = matmul(cat({blocks.rows_of(g, b), blocks.rows_of(vd, b)}, -1), t(s_gt));
-                      auto [gq_b, gl_b] = gaussian_kernel_backward(g_k1, k1, blocks.rows_of(blocks.q, b),
-                                                                   blocks.landmarks, needs[0], needs[1]);
-                      if (needs[0]) {
-                        Tensor dst = blocks.rows_of(gq, b);
-                        copy_(dst, gq_b);
-                      }
-                      if (needs[1]) add_(gl, gl_b);
-                    }
-                  return Grads{gq, gl, gp, gv};
-                });
+                [saved](const Tensor& g, const std::vector<bool>& needs) { return backward(saved, g, needs); });
 }
 
 }  // namespace soft

@@ -58,7 +58,8 @@ FORWARD_CHECK(gaussian_lowrank_attention) {
   for (DType dtype : {DType::Float32, DType::Float64}) {
     INFO("dtype ", std::string(dtype_name(dtype)));
     double tol = dtype == DType::Float32 ? 2e-5 : 1e-12;
-    Tensor q = rand_input({2, 3, 10, 4}, -0.8, 0.8, dtype, false), l = rand_input({2, 3, 5, 4}, -0.8, 0.8, dtype, false);
+    Tensor q = rand_input({2, 3, 10, 4}, -0.8, 0.8, dtype, false);
+    Tensor l = rand_input({2, 3, 5, 4}, -0.8, 0.8, dtype, false);
     Tensor p = rand_input({2, 3, 5, 5}, -1, 1, dtype, false), v = rand_input({2, 3, 10, 6}, -1, 1, dtype, false);
     std::vector<double> expected = naive_lowrank(q, l, p, v);
     for (int64_t rows : {1, 3, 9, 10, 64, 0}) {
@@ -99,9 +100,9 @@ GRADCHECK(gaussian_lowrank_attention) {
   lp[0].requires_grad_(false);
   lp[3].requires_grad_(false);
   expect_gradcheck(lowrank(2), lp);
-  // One tensor as both q and landmarks (K2's landmarks are q's rows in the model's reuse): both shares add up.
-  expect_gradcheck([](const std::vector<Tensor>& in) { return gaussian_lowrank_attention(in[0], in[0], in[1], in[2], 2); },
-                   {rand_input({5, 3}, -0.8, 0.8), rand_input({5, 5}), rand_input({5, 2})});
+  // One tensor as both q and landmarks: the two shares of its gradient add up.
+  auto shared = [](const std::vector<Tensor>& in) { return gaussian_lowrank_attention(in[0], in[0], in[1], in[2], 2); };
+  expect_gradcheck(shared, {rand_input({5, 3}, -0.8, 0.8), rand_input({5, 5}), rand_input({5, 2})});
 }
 
 TEST_CASE("gaussian_lowrank_attention never makes a large K1 whole, forward or backward") {
@@ -125,11 +126,13 @@ TEST_CASE("gaussian_lowrank_attention never makes a large K1 whole, forward or b
   Tensor k1 = gaussian_kernel(q, l);
   matmul(k1, matmul(p, matmul(transpose(k1, -1, -2), v))).backward(ones({16384, 16}));
   k1 = Tensor();
-  CHECK(static_cast<int64_t>(cpu_memory_stats().peak) - before > 2 * k1_bytes);  // the measure sees what the blocks avoid
+  // The measure sees what the blocks avoid.
+  CHECK(static_cast<int64_t>(cpu_memory_stats().peak) - before > 2 * k1_bytes);
 }
 
 TEST_CASE("gaussian_lowrank_attention rejects bad operands with the op's name") {
-  CHECK_THROWS_WITH_AS(gaussian_lowrank_attention(zeros({2, 6, 3}), zeros({2, 4, 3}), zeros({2, 4, 4}), zeros({2, 5, 2})),
+  CHECK_THROWS_WITH_AS(gaussian_lowrank_attention(zeros({2, 6, 3}), zeros({2, 4, 3}), zeros({2, 4, 4}),
+                                                  zeros({2, 5, 2})),
                        "gaussian_lowrank_attention: q [2, 6, 3], landmarks [2, 4, 3], p [2, 4, 4], v [2, 5, 2]: need "
                        "[..., N, d], [..., m, d], [..., m, m], [..., N, e] with equal batch dims",
                        Error);
