@@ -93,19 +93,49 @@ void journal_small(const T* k, int64_t m, int64_t iterations, T* buffers, T* out
     for (int64_t j = 0; j < m; ++j) out[i * m + j] = V[i * ld + j];
 }
 
+template <class T>
+bool exactly_symmetric(const T* k, int64_t m) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < i; ++j)
+      if (k[i * m + j] != k[j * m + i]) return false;
+  return true;
+}
+
+// C = alpha A B + beta C for [m, m] matrices whose result is symmetric (and C too, when beta is
+// not 0): only the row panels' blocks on and right of the diagonal are multiplied (a little over
+// half the multiply-adds), then the lower triangle is mirrored from the upper in tiles.
+template <class T>
+void symmetric_product(int64_t m, T alpha, const T* A, const T* B, T beta, T* C) {
+  constexpr int64_t kPanel = 128, kTile = 32;
+  for (int64_t i0 = 0; i0 < m; i0 += kPanel) {
+    int64_t rows = std::min(kPanel, m - i0);
+    gemm<T>(rows, m - i0, m, alpha, {A + i0 * m, m, 1}, {B + i0, m, 1}, beta, {C + i0 * m + i0, m, 1});
+  }
+  for (int64_t i0 = 0; i0 < m; i0 += kTile)
+    for (int64_t j0 = 0; j0 <= i0; j0 += kTile)
+      for (int64_t i = i0; i < std::min(m, i0 + kTile); ++i)
+        for (int64_t j = j0; j < std::min(i, j0 + kTile); ++j) C[i * m + j] = C[j * m + i];
+}
+
 // A matrix too large for the cache (many landmarks, e.g. 1024 for 64k tokens at stride 8): the
 // products go through the blocked gemm (threaded when called outside a parallel region);
-// `buffers` holds 3 m x m values.
+// `buffers` holds 3 m x m values. When k is exactly symmetric (gaussian_kernel(L, L) is), V stays
+// a polynomial in P, so V, P and W = V P commute and both products are symmetric: computed as such.
 template <class T>
 void journal_large(const T* k, int64_t m, int64_t iterations, T* buffers, T* out) {
   T *P = buffers, *W = P + m * m, *V = W + m * m, *next = out;
   T alpha = journal_alpha(k, m);
   for (int64_t i = 0; i < m * m; ++i) P[i] = k[i] + (i % (m + 1) == 0 ? T(0.01) : T(0));
   for (int64_t i = 0; i < m * m; ++i) V[i] = alpha * P[i];
+  const bool symmetric = exactly_symmetric(k, m);
+  auto product = [&](T a, const T* A, const T* B, T beta, T* C) {
+    if (symmetric) symmetric_product(m, a, A, B, beta, C);
+    else gemm<T>(m, m, m, a, {A, m, 1}, {B, m, 1}, beta, {C, m, 1});
+  };
   for (int64_t it = 0; it < iterations; ++it) {
-    gemm<T>(m, m, m, T(1), {V, m, 1}, {P, m, 1}, T(0), {W, m, 1});  // W = V P
+    product(T(1), V, P, T(0), W);  // W = V P
     std::copy(V, V + m * m, next);
-    gemm<T>(m, m, m, T(-1), {W, m, 1}, {V, m, 1}, T(2), {next, m, 1});  // next = 2V - W V
+    product(T(-1), W, V, T(2), next);  // next = 2V - W V
     std::swap(V, next);
   }
   if (V != out) std::copy(V, V + m * m, out);

@@ -334,7 +334,18 @@ FORWARD_CHECK(newton_inverse) {
     // Past the in-cache size (m > 128): the iterations run through the blocked gemm.
     Tensor lm_large = points({1, 2, 133, 8}, -3, 3, 125, dtype);
     Tensor large = gaussian_kernel(lm_large, lm_large);
-    expect_close_scaled(newton_inverse(large, 5), naive_journal(large, 5), tol);
+    Tensor large_inverse = newton_inverse(large, 5);
+    expect_close_scaled(large_inverse, naive_journal(large, 5), tol);
+    // There only the upper triangles of the products are computed, so the result is exactly
+    // symmetric; a large matrix that is not symmetric takes the full products.
+    std::vector<double> v = large_inverse.to_vector();
+    bool symmetric = true;
+    for (int64_t t = 0; t < 2; ++t)
+      for (int64_t i = 0; i < 133; ++i)
+        for (int64_t j = 0; j < i; ++j) symmetric &= v[(t * 133 + i) * 133 + j] == v[(t * 133 + j) * 133 + i];
+    CHECK(symmetric);
+    Tensor large_general = points({1, 133, 133}, 0, 0.02, 126, dtype);
+    expect_close_scaled(newton_inverse(large_general, 5), naive_journal(large_general, 5), tol);
     // A plain (non-symmetric) square input and single 1 x 1 matrices.
     Tensor general = points({3, 5, 5}, 0, 1, 119, dtype);
     expect_close_scaled(newton_inverse(general, 4), naive_journal(general, 4), tol);
