@@ -14,6 +14,7 @@
 #include "nn/container.h"
 #include "nn/layers.h"
 #include "ops/ops.h"
+#include "tests/error_text.h"
 
 namespace soft::test {
 
@@ -38,15 +39,6 @@ inline std::vector<std::string> names_of(const std::vector<nn::NamedTensor>& v) 
   std::vector<std::string> out;
   for (const auto& [name, t] : v) out.push_back(name);
   return out;
-}
-
-inline std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
 }
 
 // x [rows, in] @ w[out, in]^T + b[out] (b empty for none).

@@ -14,9 +14,11 @@
 
 #include "core/safetensors.h"
 #include "ops/ops.h"
+#include "tests/error_text.h"
 #include "tests/temp_dir.h"
 
 using namespace soft;
+using soft::test::error_of;
 using soft::test::TempDir;
 
 namespace {
@@ -44,15 +46,6 @@ std::string le64(uint64_t v) {
 // A file image: header length, header text, data.
 std::string image(const std::string& header, const std::string& data = "") {
   return le64(header.size()) + header + data;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
 }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }

@@ -6,10 +6,12 @@
 #include <vector>
 
 #include "core/error.h"
+#include "tests/error_text.h"
 #include "tools/train/train_config.h"
 
 using namespace soft;
 using namespace soft::tools::train;
+using soft::test::error_of;
 
 namespace {
 
@@ -22,18 +24,6 @@ const char* kConfig = R"({
   "epochs": 7,
   "batch": 64
 })";
-
-// The message of the soft::Error that `parse` throws (fails the test if none is thrown).
-template <class F>
-std::string error_of(F&& parse) {
-  try {
-    parse();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  FAIL("no error was thrown");
-  return "";
-}
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 

@@ -17,6 +17,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "tests/error_text.h"
 #include "tests/train_test_util.h"
 #include "tools/train/checkpoint.h"
 
@@ -52,32 +53,6 @@ class FileSizeLimit {
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-// Two checkpoints hold the same position and the same tensors, bit for bit.
-void check_same_checkpoint(const std::string& a, const std::string& b) {
-  tools::train::Checkpoint x = tools::train::load_checkpoint(a), y = tools::train::load_checkpoint(b);
-  CHECK(x.state.step == y.state.step);
-  CHECK(x.state.epoch == y.state.epoch);
-  CHECK(x.state.best_top1 == y.state.best_top1);
-  for (auto [p, q] : {std::pair{&x.model, &y.model}, std::pair{&x.ema, &y.ema},
-                      std::pair{&x.optimizer, &y.optimizer}}) {
-    REQUIRE(p->size() == q->size());
-    for (size_t k = 0; k < p->size(); ++k) {
-      INFO((*p)[k].first);
-      CHECK((*p)[k].first == (*q)[k].first);
-      CHECK((*p)[k].second.contiguous().to_vector() == (*q)[k].second.contiguous().to_vector());
-    }
-  }
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 #pragma once
 // Shared by the trainer's tests (tests/test_train_*.cpp): a tiny model and training config on
-// synthetic data, the `soft` command run in-process, and metrics.jsonl without its timings.
+// synthetic data, the `soft` command run in-process, metrics.jsonl without its timings, and the
+// comparison of two checkpoints.
+#include <doctest/doctest.h>
+
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -8,6 +11,7 @@
 
 #include "tests/temp_dir.h"
 #include "tools/cli.h"
+#include "tools/train/checkpoint.h"
 #include "tools/train/metrics_log.h"
 #include "tools/train/train_config.h"
 
@@ -67,5 +71,24 @@ inline std::vector<Json> metrics_without_timing(const std::string& run_dir) {
 }
 
 inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// Two checkpoints hold the same position (step, epoch, best top-1, random stream) and the same
+// model, EMA and optimiser tensors, bit for bit.
+inline void check_same_checkpoint(const std::string& a, const std::string& b) {
+  tools::train::Checkpoint x = tools::train::load_checkpoint(a), y = tools::train::load_checkpoint(b);
+  CHECK(x.state.step == y.state.step);
+  CHECK(x.state.epoch == y.state.epoch);
+  CHECK(x.state.best_top1 == y.state.best_top1);
+  CHECK(x.state.rng_offset == y.state.rng_offset);
+  for (auto [p, q] : {std::pair{&x.model, &y.model}, std::pair{&x.ema, &y.ema},
+                      std::pair{&x.optimizer, &y.optimizer}}) {
+    REQUIRE(p->size() == q->size());
+    for (size_t k = 0; k < p->size(); ++k) {
+      INFO((*p)[k].first);
+      CHECK((*p)[k].first == (*q)[k].first);
+      CHECK((*p)[k].second.contiguous().to_vector() == (*q)[k].second.contiguous().to_vector());
+    }
+  }
+}
 
 }  // namespace soft::test
