@@ -10,19 +10,10 @@
 #include "nn/state.h"
 #include "tools/cli.h"
 #include "tools/train/evaluate.h"
+#include "tools/train/progress.h"
 #include "tools/train/run_folder.h"
 
 namespace soft::tools {
-namespace {
-
-std::string percent(double fraction) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f%%", 100.0 * fraction);
-  return buf;
-}
-
-}  // namespace
-
 
 ArgParser eval_parser() {
   return ArgParser("eval", "Test accuracy (top-1, top-5, loss) of trained weights on a dataset's test split.",
@@ -84,7 +75,7 @@ int eval_command(const Args& args, std::ostream& out) {
   char loss[32], time[32];
   std::snprintf(loss, sizeof loss, "%.4f", r.loss);
   std::snprintf(time, sizeof time, "%.1f s", seconds);
-  out << "soft eval: " << what << ": top-1 " << percent(r.top1) << ", top-5 " << percent(r.top5) << ", loss " << loss
+  out << "soft eval: " << what << ": top-1 " << train::format_percent(r.top1) << ", top-5 " << train::format_percent(r.top5) << ", loss " << loss
       << " on " << r.images << " test images (" << data.description << ") in " << time << "\n";
   return kExitOk;
 }

@@ -4,11 +4,11 @@
 
 #include <atomic>
 #include <csignal>
-#include <cstdio>
 #include <iostream>
 #include <ostream>
 
 #include "tools/cli.h"
+#include "tools/train/progress.h"
 #include "tools/train/trainer.h"
 
 namespace soft::tools {
@@ -50,12 +50,6 @@ train::TrainConfig config_from_args(const Args& args) {
   if (args.has("device")) json["device"] = args.get("device");
   if (args.has("precision")) json["precision"] = args.get("precision");
   return train::config_from_json(json, path);
-}
-
-std::string percent(double fraction) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f%%", 100.0 * fraction);
-  return buf;
 }
 
 }  // namespace
@@ -107,10 +101,10 @@ int train_command(const Args& args, std::ostream& out) {
   train::RunSummary summary = trainer->run();
   if (!summary.finished) return g_stop_requested ? kExitInterrupted : kExitOk;
   std::string line = "done: " + std::to_string(summary.steps) + " steps in " + train::format_duration(summary.seconds);
-  if (summary.last) line += "; final test top-1 " + percent(summary.last->top1);
-  if (summary.last_ema) line += " (EMA " + percent(summary.last_ema->top1) + ")";
+  if (summary.last) line += "; final test top-1 " + train::format_percent(summary.last->top1);
+  if (summary.last_ema) line += " (EMA " + train::format_percent(summary.last_ema->top1) + ")";
   if (summary.best_top1 >= 0)
-    line += "; best " + percent(summary.best_top1) + (summary.best_source == "ema" ? " (EMA)" : "") + " in " +
+    line += "; best " + train::format_percent(summary.best_top1) + (summary.best_source == "ema" ? " (EMA)" : "") + " in " +
             trainer->folder().best();
   out << line << "\n";
   return kExitOk;

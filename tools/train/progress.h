@@ -38,5 +38,7 @@ class Progress {
 
 // "1:02:03", "4:05": a duration in seconds.
 std::string format_duration(double seconds);
+// "93.47%": a fraction as a percentage with two decimals (accuracies).
+std::string format_percent(double fraction);
 
 }  // namespace soft::tools::train

@@ -21,12 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string percent(double fraction) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f%%", 100.0 * fraction);
-  return buf;
-}
-
 std::string fixed(double v, int digits) {
   char buf[48];
   std::snprintf(buf, sizeof buf, "%.*f", digits, v);
@@ -289,8 +283,8 @@ void Trainer::evaluate_and_save(RunSummary& summary) {
   summary.last = r;
   double best = r.top1;
   std::string source = "model";
-  std::string text = detail::concat("epoch ", state_.epoch, "/", config_.epochs, ": test top-1 ", percent(r.top1),
-                                    ", top-5 ", percent(r.top5), ", loss ", fixed(r.loss, 4));
+  std::string text = detail::concat("epoch ", state_.epoch, "/", config_.epochs, ": test top-1 ", format_percent(r.top1),
+                                    ", top-5 ", format_percent(r.top5), ", loss ", fixed(r.loss, 4));
   if (ema_) {
     copy_state(ema_->state(), ema_model_->state(), "EMA");
     EvalResult e = evaluate(*ema_model_, *data_.test.loader, device_);
@@ -298,7 +292,7 @@ void Trainer::evaluate_and_save(RunSummary& summary) {
     line["ema_top5"] = e.top5;
     line["ema_test_loss"] = e.loss;
     summary.last_ema = e;
-    text += detail::concat("; EMA top-1 ", percent(e.top1), ", loss ", fixed(e.loss, 4));
+    text += detail::concat("; EMA top-1 ", format_percent(e.top1), ", loss ", fixed(e.loss, 4));
     if (e.top1 > best) best = e.top1, source = "ema";
   }
   line["time_s"] = elapsed();
