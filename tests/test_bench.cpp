@@ -9,26 +9,18 @@
 #include <sstream>
 
 #include "models/info.h"
+#include "tests/cli_runner.h"
 #include "tests/temp_dir.h"
 #include "tools/bench/bench.h"
 #include "tools/bench/child_process.h"
 #include "tools/cli.h"
 
 using namespace soft;
+using soft::test::CliResult;
+using soft::test::soft_cli;
 using soft::test::TempDir;
 
 namespace {
-
-struct Result {
-  int code;
-  std::string out, err;
-};
-
-Result soft_cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  int code = tools::run(args, out, err);
-  return {code, out.str(), err.str()};
-}
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
@@ -70,7 +62,7 @@ TEST_CASE("bench: a child process's output and exit status come back") {
 }
 
 TEST_CASE("bench train: one AdamW step of soft_fmnist, images/s and GFLOP/s from the step time") {
-  Result r = soft_cli({"bench", "train", "--model", "soft_fmnist", "--batch", "2", "--steps", "1", "--warmup", "0",
+  CliResult r = soft_cli({"bench", "train", "--model", "soft_fmnist", "--batch", "2", "--steps", "1", "--warmup", "0",
                        "--threads", "1"});
   INFO(r.err);
   REQUIRE(r.code == 0);
@@ -95,7 +87,7 @@ TEST_CASE("bench train: one AdamW step of soft_fmnist, images/s and GFLOP/s from
 TEST_CASE("bench attn: SOFT and softmax blocks at 64 tokens") {
   for (const char* kind : {"soft", "softmax"}) {
     CAPTURE(kind);
-    Result r = soft_cli({"bench", "attn", "--tokens", "64", "--dim", "8", "--heads", "2", "--ratio", "4", "--kind",
+    CliResult r = soft_cli({"bench", "attn", "--tokens", "64", "--dim", "8", "--heads", "2", "--ratio", "4", "--kind",
                          kind, "--steps", "1", "--warmup", "0", "--threads", "1"});
     INFO(r.err);
     REQUIRE(r.code == 0);
@@ -118,7 +110,7 @@ TEST_CASE("bench attn --sweep: each size in a child process, softmax within the 
   std::ofstream(dir.file("torch.txt")) << "noise\nresult attn impl=torch attention=soft module=block tokens=64 "
                                           "fwd_bwd_ms=2.5 peak_rss_mib=300.0\n";
   // softmax matrices: 2 x 64^2 and 2 x 256^2 floats are within 1 MiB; 2 x 1024^2 x 4 B = 8 MiB is not.
-  Result r = soft_cli({"bench", "attn", "--sweep", "--exe", SOFT_CLI_PATH, "--tokens", "64,256,1024", "--dim", "8",
+  CliResult r = soft_cli({"bench", "attn", "--sweep", "--exe", SOFT_CLI_PATH, "--tokens", "64,256,1024", "--dim", "8",
                        "--heads", "2", "--ratio", "4", "--steps", "1", "--warmup", "1", "--cold-from", "256",
                        "--threads", "1", "--softmax-cap-mib", "1", "--out", dir.path, "--with", dir.file("torch.txt")});
   INFO(r.out, r.err);
@@ -141,7 +133,7 @@ TEST_CASE("bench attn --sweep: each size in a child process, softmax within the 
 #endif
 
 TEST_CASE("bench gemm: GFLOP/s is 2 n^3 over the time") {
-  Result r = soft_cli({"bench", "gemm", "--sizes", "100,256", "--steps", "2", "--threads", "1"});
+  CliResult r = soft_cli({"bench", "gemm", "--sizes", "100,256", "--steps", "2", "--threads", "1"});
   INFO(r.err);
   REQUIRE(r.code == 0);
   auto lines = results(r.out, "gemm");
@@ -175,14 +167,14 @@ TEST_CASE("bench: usage errors exit 2, errors while running exit 1") {
     std::string command_line;
     for (const std::string& a : args) command_line += a + " ";
     CAPTURE(command_line);
-    Result r = soft_cli(args);
+    CliResult r = soft_cli(args);
     INFO(r.err);
     CHECK(r.code == 2);
     CHECK(contains(r.err, "soft: error: "));
   }
   CHECK(soft_cli({"bench", "train", "--model", "no_such_model", "--batch", "1"}).code == 1);
 
-  Result help = soft_cli({"help", "bench"});
+  CliResult help = soft_cli({"help", "bench"});
   CHECK(help.code == 0);
   CHECK(contains(help.out, "Usage: soft bench KIND"));
   CHECK(contains(help.out, "--sweep"));

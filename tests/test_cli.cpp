@@ -2,28 +2,27 @@
 // (golden logits, error cases), help and exit statuses. Subcommands run in-process through
 // tools::run(); the last case runs the built binary (SOFT_CLI_PATH) to see main()'s exit codes.
 #include <doctest/doctest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "core/safetensors.h"
 #include "models/info.h"
 #include "models/soft.h"
-#include "tools/cli.h"
+#include "tests/cli_runner.h"
 #include "tests/temp_dir.h"
 #ifdef SOFT_HAS_CUDA
 #include "cuda/device.h"
 #endif
 
 using namespace soft;
+using soft::test::CliResult;
+using soft::test::soft_cli;
 using soft::test::TempDir;
 namespace fs = std::filesystem;
 
@@ -31,21 +30,10 @@ namespace {
 
 const std::string kGolden = std::string(SOFT_SOURCE_DIR) + "/tests/golden/";
 
-struct Result {
-  int code;
-  std::string out, err;
-};
-
-Result soft_cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  int code = tools::run(args, out, err);
-  return {code, out.str(), err.str()};
-}
-
 nlohmann::json info_json(const std::vector<std::string>& extra) {
   std::vector<std::string> args = {"info", "--json"};
   args.insert(args.end(), extra.begin(), extra.end());
-  Result r = soft_cli(args);
+  CliResult r = soft_cli(args);
   INFO(r.err);
   REQUIRE(r.code == 0);
   return nlohmann::json::parse(r.out);
@@ -89,7 +77,7 @@ TEST_CASE("cli: info parameter counts of the official models equal SOFT.md's") {
     for (const auto& s : j["stages"]) sum += s["parameters"].get<int64_t>();
     CHECK(sum == params);
   }
-  Result text = soft_cli({"info", "--model", "soft_tiny"});
+  CliResult text = soft_cli({"info", "--model", "soft_tiny"});
   CHECK(text.code == 0);
   CHECK(contains(text.out, "13,069,056"));
   CHECK(contains(text.out, "How MACs are counted"));
@@ -182,7 +170,7 @@ TEST_CASE("cli: info MACs of a small config, counted by hand") {
 }
 
 TEST_CASE("cli: info usage and runtime errors") {
-  Result r = soft_cli({"info", "--model", "no_such_model"});
+  CliResult r = soft_cli({"info", "--model", "no_such_model"});
   CHECK(r.code == 1);
   CHECK(contains(r.err, "soft: error: unknown model 'no_such_model'"));
   for (std::string img : {"0", "-3", "abc", "12x", "x12", "70000"}) {
@@ -211,7 +199,7 @@ TEST_CASE("cli: info usage and runtime errors") {
 }
 
 TEST_CASE("cli: help and unknown commands") {
-  Result r = soft_cli({"--help"});
+  CliResult r = soft_cli({"--help"});
   CHECK(r.code == 0);
   CHECK(contains(r.out, "info"));
   CHECK(contains(r.out, "infer"));
@@ -239,7 +227,7 @@ TEST_CASE("cli: help and unknown commands") {
 TEST_CASE("cli: infer reproduces the golden logits") {
   TempDir dir;
   std::string output = dir.file("logits.safetensors");
-  Result r = soft_cli({"infer", "--model", kGolden + "golden_config.json", "--weights",
+  CliResult r = soft_cli({"infer", "--model", kGolden + "golden_config.json", "--weights",
                        kGolden + "golden_weights.safetensors", "--input", kGolden + "golden_input.safetensors",
                        "--output", output});
   INFO(r.err);
@@ -266,7 +254,7 @@ TEST_CASE("cli: infer --device runs where asked, and names a missing GPU or an u
                      kGolden + "golden_weights.safetensors", "--input", kGolden + "golden_input.safetensors",
                      "--output", dir.file(device + ".safetensors"), "--device", device});
   };
-  Result r = infer_on("tpu");
+  CliResult r = infer_on("tpu");
   CHECK(r.code == 1);
   CHECK(contains(r.err, "'tpu'"));
   r = infer_on("cpu");
@@ -304,12 +292,12 @@ TEST_CASE("cli: infer errors name the problem") {
   };
 
   SUBCASE("missing weights file") {
-    Result r = infer(config, dir.file("nope.safetensors"), input);
+    CliResult r = infer(config, dir.file("nope.safetensors"), input);
     CHECK(r.code == 1);
     CHECK(contains(r.err, "nope.safetensors: cannot open"));
   }
   SUBCASE("weights of another model: the strict load lists the differences") {
-    Result r = infer("soft_cifar", weights, input);
+    CliResult r = infer("soft_cifar", weights, input);
     CHECK(r.code == 1);
     CHECK(contains(r.err, "the weights do not match the model"));
     CHECK(contains(r.err, "missing: block3.1."));
@@ -319,7 +307,7 @@ TEST_CASE("cli: infer errors name the problem") {
     CHECK(contains(r.err, "unexpected: block2.1."));
   }
   SUBCASE("weights with another number of classes") {
-    Result r = infer(golden_config_with(dir, {{"num_classes", 100}}), weights, input);
+    CliResult r = infer(golden_config_with(dir, {{"num_classes", 100}}), weights, input);
     CHECK(r.code == 1);
     CHECK(contains(r.err, "weights have 10 classes (head.weight [10, 40])"));
     CHECK(contains(r.err, "pass --num-classes 10"));
@@ -331,7 +319,7 @@ TEST_CASE("cli: infer errors name the problem") {
     CHECK(contains(r.err, "--num-classes is 7; pass --num-classes 10"));
   }
   SUBCASE("wrong input channels, rank, dtype, size") {
-    Result r = infer(config, weights, write_input("c1.safetensors", "input", uniform({2, 1, 64, 56}, -1, 1)));
+    CliResult r = infer(config, weights, write_input("c1.safetensors", "input", uniform({2, 1, 64, 56}, -1, 1)));
     CHECK(r.code == 1);
     CHECK(contains(r.err, "'input' has shape [2, 1, 64, 56]; soft_golden needs float32 [B, 3, H, W]"));
     r = infer(config, weights, write_input("rank3.safetensors", "input", uniform({3, 64, 56}, -1, 1)));
@@ -346,7 +334,7 @@ TEST_CASE("cli: infer errors name the problem") {
     CHECK(contains(r.err, "smaller than its landmark stride"));
   }
   SUBCASE("no 'input' key") {
-    Result r = infer(config, weights, write_input("images.safetensors", "images", uniform({1, 3, 64, 56}, -1, 1)));
+    CliResult r = infer(config, weights, write_input("images.safetensors", "images", uniform({1, 3, 64, 56}, -1, 1)));
     CHECK(r.code == 1);
     CHECK(contains(r.err, "no tensor named 'input' (the file holds: images)"));
   }
@@ -355,7 +343,7 @@ TEST_CASE("cli: infer errors name the problem") {
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::string truncated = dir.file("truncated.safetensors");
     std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
-    Result r = infer(config, weights, truncated);
+    CliResult r = infer(config, weights, truncated);
     CHECK(r.code == 1);
     CHECK(contains(r.err, "soft: error: " + truncated + ": "));
     std::ofstream(truncated, std::ios::binary) << "garbage";
@@ -373,19 +361,7 @@ TEST_CASE("cli: infer errors name the problem") {
 }
 
 #ifdef SOFT_CLI_PATH
-namespace {
-// Runs the built `soft` binary; returns its exit status and its stdout + stderr.
-std::pair<int, std::string> run_binary(const std::string& args) {
-  std::string command = std::string(SOFT_CLI_PATH) + " " + args + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string output;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) output.append(buf, n);
-  int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-}  // namespace
+using soft::test::run_binary;
 
 TEST_CASE("cli: the soft binary's exit statuses") {
   auto [code, out] = run_binary("--help");

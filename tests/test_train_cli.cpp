@@ -2,9 +2,7 @@
 // against logits from soft infer), exit statuses, and one-line errors for bad commands, configs
 // and data (missing, corrupt, not fitting the model).
 #include <doctest/doctest.h>
-#include <sys/wait.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -222,16 +220,6 @@ TEST_CASE("train cli: missing, corrupt and ill-fitting data are one-line errors"
 TEST_CASE("train cli: the built binary's exit statuses") {
   TempDir dir;
   const std::string config = tiny_train_config(dir);
-  auto run_binary = [](const std::string& args) {
-    std::string command = std::string(SOFT_CLI_PATH) + " " + args + " 2>&1";
-    FILE* pipe = ::popen(command.c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    std::string output;
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) output.append(buf, n);
-    int status = ::pclose(pipe);
-    return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : -1, output);
-  };
   auto [usage, usage_out] = run_binary("train --config " + config + " --set optim.lrr=1");
   CHECK(usage == 2);
   CHECK(contains(usage_out, "soft: error: --set optim.lrr=1: unknown key 'optim.lrr'"));

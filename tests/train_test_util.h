@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/cli_runner.h"
 #include "tests/temp_dir.h"
-#include "tools/cli.h"
 #include "tools/train/checkpoint.h"
 #include "tools/train/metrics_log.h"
 #include "tools/train/train_config.h"
@@ -25,17 +25,6 @@ inline const char* kTinyModel = R"({
   "embed_dims": [8, 8, 8, 16], "num_heads": [1, 1, 1, 2], "depths": [1, 0, 0, 1],
   "stem_strides": [1, 1, 1], "patch_strides": [2, 2, 2], "landmark_strides": [2, 2, 2],
   "local_kernels": [3, 3, 3], "stem_width": 4, "newton_iterations": 4})";
-
-struct CliResult {
-  int code;
-  std::string out, err;
-};
-
-inline CliResult soft_cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  int code = tools::run(args, out, err);
-  return {code, out.str(), err.str()};
-}
 
 inline std::string write_text(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
