@@ -50,13 +50,12 @@ std::vector<int64_t> flatten(const Epoch& e) {
   return all;
 }
 
-// Adds noise drawn from the batch's Generator: the result depends on the seed the loader gives.
-void noisy(Batch& b, Generator& g) {
-  b.images = b.images.clone();
-  Tensor z = uniform(b.images.shape(), 0.0, 0.25, g);
-  float* p = b.images.data<float>();
+// Adds noise drawn from the sample's Generator: the result depends on the seed the loader gives.
+void noisy(Tensor& sample, Generator& g) {  // [1, C, H, W]
+  Tensor z = uniform(sample.shape(), 0.0, 0.25, g);
+  float* p = sample.data<float>();
   const float* q = z.data<float>();
-  for (int64_t i = 0; i < b.images.numel(); ++i) p[i] += q[i];
+  for (int64_t i = 0; i < sample.numel(); ++i) p[i] += q[i];
 }
 
 }  // namespace
@@ -64,7 +63,7 @@ void noisy(Batch& b, Generator& g) {
 TEST_CASE("loader: each sample exactly once per epoch, labels follow the images") {
   Dataset ds = index_dataset(23);
   for (bool shuffle : {false, true}) {
-    DataLoader dl(ds, 5, shuffle, false, 7, 2, 2);
+    DataLoader dl(ds, {.batch_size = 5, .shuffle = shuffle, .seed = 7, .workers = 2, .prefetch = 2});
     CHECK(dl.batches_per_epoch() == 5);
     dl.start_epoch(0);
     Epoch e = collect(dl);
@@ -83,15 +82,15 @@ TEST_CASE("loader: each sample exactly once per epoch, labels follow the images"
 
 TEST_CASE("loader: drop_last drops the short final batch") {
   Dataset ds = index_dataset(23);
-  DataLoader dl(ds, 5, true, true, 3);
+  DataLoader dl(ds, {.batch_size = 5, .shuffle = true, .drop_last = true, .seed = 3});
   CHECK(dl.batches_per_epoch() == 4);
   dl.start_epoch(1);
   Epoch e = collect(dl);
   REQUIRE(e.samples.size() == 4);
   for (const auto& s : e.samples) CHECK(s.size() == 5);
-  DataLoader exact(index_dataset(20), 5, false, true, 3);
+  DataLoader exact(index_dataset(20), {.batch_size = 5, .drop_last = true, .seed = 3});
   CHECK(exact.batches_per_epoch() == 4);
-  DataLoader tiny(index_dataset(3), 5, false, true, 3);
+  DataLoader tiny(index_dataset(3), {.batch_size = 5, .drop_last = true, .seed = 3});
   CHECK(tiny.batches_per_epoch() == 0);
   tiny.start_epoch(0);
   CHECK_FALSE(tiny.next().has_value());
@@ -99,7 +98,8 @@ TEST_CASE("loader: drop_last drops the short final batch") {
 
 TEST_CASE("loader: order is a function of seed and epoch only") {
   Dataset ds = index_dataset(40);
-  DataLoader a(ds, 8, true, false, 11), b(ds, 8, true, false, 11), c(ds, 8, true, false, 12);
+  DataLoader a(ds, {.batch_size = 8, .shuffle = true, .seed = 11}), b(ds, {.batch_size = 8, .shuffle = true, .seed = 11});
+  DataLoader c(ds, {.batch_size = 8, .shuffle = true, .seed = 12});
   a.start_epoch(0);
   a.next();  // consuming part of an epoch must not change the next one
   a.start_epoch(3);
@@ -118,7 +118,7 @@ TEST_CASE("loader: identical batches for 1, 2 and 4 workers, with a random trans
   Dataset ds = index_dataset(37);
   std::vector<Epoch> runs;
   for (int workers : {1, 2, 4}) {
-    DataLoader dl(ds, 4, true, false, 5, workers, workers == 4 ? 1 : 3);
+    DataLoader dl(ds, {.batch_size = 4, .shuffle = true, .seed = 5, .workers = workers, .prefetch = workers == 4 ? 1 : 3});
     dl.set_transform(noisy);
     dl.start_epoch(2);
     runs.push_back(collect(dl));
@@ -128,7 +128,7 @@ TEST_CASE("loader: identical batches for 1, 2 and 4 workers, with a random trans
     CHECK(runs[r].images == runs[0].images);
     CHECK(runs[r].labels == runs[0].labels);
   }
-  // The transform really drew noise, and differently per batch.
+  // The transform really drew noise, and differently per sample.
   CHECK(runs[0].images[0][0] != std::floor(runs[0].images[0][0]));
   CHECK(runs[0].images[0][0] - std::floor(runs[0].images[0][0]) !=
         runs[0].images[1][0] - std::floor(runs[0].images[1][0]));
@@ -136,7 +136,8 @@ TEST_CASE("loader: identical batches for 1, 2 and 4 workers, with a random trans
 
 TEST_CASE("loader: skip_to gives the same remaining batches as consuming them") {
   Dataset ds = index_dataset(30);
-  DataLoader full(ds, 4, true, false, 9, 2), resumed(ds, 4, true, false, 9, 3);
+  DataLoader full(ds, {.batch_size = 4, .shuffle = true, .seed = 9, .workers = 2});
+  DataLoader resumed(ds, {.batch_size = 4, .shuffle = true, .seed = 9, .workers = 3});
   full.set_transform(noisy);
   resumed.set_transform(noisy);
   full.start_epoch(1);
@@ -160,9 +161,9 @@ TEST_CASE("loader: skip_to gives the same remaining batches as consuming them") 
 TEST_CASE("loader: an exception in the transform reaches next()") {
   Dataset ds = index_dataset(20);
   for (int workers : {1, 3}) {
-    DataLoader dl(ds, 4, false, false, 1, workers, 2);
-    dl.set_transform([](Batch& b, Generator&) {
-      if (b.index == 2) throw std::runtime_error("augment failed on batch 2");
+    DataLoader dl(ds, {.batch_size = 4, .seed = 1, .workers = workers, .prefetch = 2});
+    dl.set_transform([](Tensor& sample, Generator&) {  // in order, batch 2 holds samples 8..11
+      if (sample.data<float>()[0] == 9.0f) throw std::runtime_error("augment failed on batch 2");
     });
     dl.start_epoch(0);
     CHECK(dl.next()->index == 0);
@@ -177,27 +178,64 @@ TEST_CASE("loader: an exception in the transform reaches next()") {
 TEST_CASE("loader: destroying or restarting mid-epoch does not hang") {
   Dataset ds = index_dataset(200);
   for (int workers : {1, 4}) {
-    DataLoader dl(ds, 2, true, false, 4, workers, 3);
+    DataLoader dl(ds, {.batch_size = 2, .shuffle = true, .seed = 4, .workers = workers, .prefetch = 3});
     dl.start_epoch(0);
     dl.next();
     dl.start_epoch(1);  // abandons epoch 0 with batches still queued
     CHECK(dl.next()->index == 0);
   }  // destroyed with workers blocked on a full queue
   {
-    DataLoader never(ds, 2, true, false, 4, 4);
+    DataLoader never(ds, {.batch_size = 2, .shuffle = true, .seed = 4, .workers = 4});
     never.start_epoch(0);
   }  // destroyed before anything was taken
-  DataLoader unused(ds, 2, true, false, 4);
+  DataLoader unused(ds, {.batch_size = 2, .shuffle = true, .seed = 4});
   CHECK_THROWS_WITH_AS(unused.next(), doctest::Contains("start_epoch"), Error);
+}
+
+TEST_CASE("loader: ranks' shares of every batch, put together, are one process's batch") {
+  Dataset ds = index_dataset(38);  // the last batch of 8 is short: 6 samples
+  for (bool drop_last : {false, true}) {
+    LoaderOptions one{.batch_size = 8, .shuffle = true, .drop_last = drop_last, .seed = 4, .workers = 2};
+    DataLoader single(ds, one);
+    single.set_transform(noisy);
+    single.start_epoch(3);
+    const Epoch whole = collect(single);
+    for (int world : {2, 3}) {
+      std::vector<Epoch> shares;
+      for (int rank = 0; rank < world; ++rank) {
+        LoaderOptions o = one;
+        o.rank = rank;
+        o.world_size = world;
+        DataLoader dl(ds, o);
+        dl.set_transform(noisy);
+        CHECK(dl.batches_per_epoch() == single.batches_per_epoch());
+        dl.start_epoch(3);
+        shares.push_back(collect(dl));
+      }
+      for (size_t b = 0; b < whole.samples.size(); ++b) {
+        std::vector<double> images, labels;
+        for (const Epoch& s : shares) {
+          REQUIRE(s.samples.size() == whole.samples.size());
+          const size_t expected = whole.samples[b].size() / static_cast<size_t>(world);
+          CHECK(s.samples[b].size() >= expected);  // as even as it goes
+          CHECK(s.samples[b].size() <= expected + 1);
+          images.insert(images.end(), s.images[b].begin(), s.images[b].end());
+          labels.insert(labels.end(), s.labels[b].begin(), s.labels[b].end());
+        }
+        CHECK(images == whole.images[b]);  // the same samples, transforms included
+        CHECK(labels == whole.labels[b]);
+      }
+    }
+  }
 }
 
 TEST_CASE("loader: bad arguments throw") {
   Dataset ds = index_dataset(4);
-  CHECK_THROWS_WITH_AS(DataLoader(ds, 0, false, false, 0), doctest::Contains("batch_size"), Error);
-  CHECK_THROWS_WITH_AS(DataLoader(ds, 2, false, false, 0, 0), doctest::Contains("workers"), Error);
+  CHECK_THROWS_WITH_AS(DataLoader(ds, {.batch_size = 0}), doctest::Contains("batch_size"), Error);
+  CHECK_THROWS_WITH_AS(DataLoader(ds, {.batch_size = 2, .seed = 0, .workers = 0}), doctest::Contains("workers"), Error);
   Dataset bad = ds;
   bad.labels = Tensor::empty({3}, DType::Int64);
-  CHECK_THROWS_WITH_AS(DataLoader(bad, 2, false, false, 0), doctest::Contains("labels"), Error);
+  CHECK_THROWS_WITH_AS(DataLoader(bad, {.batch_size = 2}), doctest::Contains("labels"), Error);
 }
 
 TEST_CASE("synthetic dataset: shapes, balanced labels, determinism, learnable classes") {

@@ -4,6 +4,7 @@
 // tests/test_loader.cpp under ThreadSanitizer (soft_tsan_tests).
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -26,14 +27,13 @@ Dataset ramp_dataset(int64_t n) {
                                       [n](int64_t i) { return static_cast<float>(i) / static_cast<float>(n); });
 }
 
-// A transform of ops on the whole batch: noise from the batch's Generator, a matmul with a weight
-// shared by every worker (read concurrently), and elementwise ops, written back as [B, 3, 16, 16].
+// A transform of ops on each sample: noise from the sample's Generator, a matmul with a weight
+// shared by every worker (read concurrently), and elementwise ops, written back into the batch.
 DataLoader::Transform ops_transform(const Tensor& weight) {
-  return [weight](Batch& b, Generator& gen) {
-    const int64_t n = b.images.size(0);
-    Tensor x = b.images.reshape({n, 768}) + uniform({n, 768}, 0.0, 0.1, gen);  // [B, 768]
-    Tensor mixed = matmul(x, weight);                                             // [B, 768]
-    b.images = (relu(mixed) * 0.5 + x).reshape({n, 3, 16, 16}).contiguous();
+  return [weight](Tensor& sample, Generator& gen) {                   // [1, 3, 16, 16]
+    Tensor x = sample.reshape({1, 768}) + uniform({1, 768}, 0.0, 0.1, gen);  // [1, 768]
+    Tensor mixed = matmul(x, weight);                                        // [1, 768]
+    copy_(sample, (relu(mixed) * 0.5 + x).reshape({1, 3, 16, 16}));
   };
 }
 
@@ -54,7 +54,8 @@ TEST_CASE("loader threads: 16 workers running ops in the transform give the batc
   const Dataset ds = ramp_dataset(96);
   Generator wgen(5);
   const Tensor weight = normal({768, 768}, 0.0, 0.03, wgen);
-  DataLoader one(ds, 6, true, false, 21, 1, 1), many(ds, 6, true, false, 21, kManyWorkers, 8);
+  DataLoader one(ds, {.batch_size = 6, .shuffle = true, .seed = 21, .workers = 1, .prefetch = 1});
+  DataLoader many(ds, {.batch_size = 6, .shuffle = true, .seed = 21, .workers = kManyWorkers, .prefetch = 8});
   one.set_transform(ops_transform(weight));
   many.set_transform(ops_transform(weight));
   for (int64_t epoch : {0, 1}) {
@@ -66,7 +67,7 @@ TEST_CASE("loader threads: 16 workers running ops in the transform give the batc
 
 TEST_CASE("loader threads: restarting, skipping and abandoning epochs with 16 workers") {
   const Dataset ds = ramp_dataset(200);
-  DataLoader dl(ds, 4, true, false, 8, kManyWorkers, 12);
+  DataLoader dl(ds, {.batch_size = 4, .shuffle = true, .seed = 8, .workers = kManyWorkers, .prefetch = 12});
   for (int64_t round = 0; round < 12; ++round) {
     dl.start_epoch(round % 3);
     for (int64_t i = 0; i < round % 4; ++i) CHECK(dl.next()->index == i);
@@ -82,9 +83,10 @@ TEST_CASE("loader threads: restarting, skipping and abandoning epochs with 16 wo
 
 TEST_CASE("loader threads: the first failing batch reaches next() in order, with 16 workers") {
   const Dataset ds = ramp_dataset(64);
-  DataLoader dl(ds, 2, false, false, 3, kManyWorkers, 16);
-  dl.set_transform([](Batch& b, Generator&) {
-    if (b.index % 5 == 3) throw std::runtime_error("batch " + std::to_string(b.index) + " failed");
+  DataLoader dl(ds, {.batch_size = 2, .seed = 3, .workers = kManyWorkers, .prefetch = 16});
+  dl.set_transform([](Tensor& sample, Generator&) {  // in order, sample 2 b holds b / 32 (ramp_dataset)
+    const int64_t b = std::lround(sample.data<float>()[0] * 64) / 2;
+    if (b % 5 == 3) throw std::runtime_error("batch " + std::to_string(b) + " failed");
   });
   for (int round = 0; round < 3; ++round) {
     dl.start_epoch(round);

@@ -181,7 +181,7 @@ TEST_CASE("loader: a SampleSource gives each sample its own generator, whatever 
     return std::make_pair(t, i % 5);
   };
   auto epoch = [&](int workers) {
-    DataLoader loader(source, 4, true, false, 42, workers);
+    DataLoader loader(source, {.batch_size = 4, .shuffle = true, .seed = 42, .workers = workers});
     loader.start_epoch(2);
     std::vector<std::vector<double>> out;
     std::set<int64_t> seen;
@@ -203,7 +203,7 @@ TEST_CASE("loader: a SampleSource gives each sample its own generator, whatever 
 
   SampleSource bad = source;
   bad.load = [](int64_t i, Generator&) { return std::make_pair(Tensor::empty({1, 2, i == 3 ? 3 : 2}), int64_t{0}); };
-  DataLoader loader(bad, 8, false, false, 1);
+  DataLoader loader(bad, {.batch_size = 8, .seed = 1});
   loader.start_epoch(0);
   CHECK_THROWS_WITH_AS(loader.next(), doctest::Contains("sample 3 has shape [1, 2, 3]"), Error);
 }

@@ -144,7 +144,7 @@ TEST_CASE("train: gradient accumulation steps with the mean of the micro-batches
   train.labels = slice(all.labels, 0, 0, 64).contiguous();
   data::ChannelStats stats = data::channel_stats(train);
   data::normalize_(train, stats.mean, stats.std);
-  data::DataLoader loader(train, 8, true, true, 5);
+  data::DataLoader loader(train, {.batch_size = 8, .shuffle = true, .drop_last = true, .seed = 5});
   loader.start_epoch(0);
 
   manual_seed(5);

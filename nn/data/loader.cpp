@@ -4,6 +4,8 @@
 #include <numeric>
 #include <utility>
 
+#include "ops/ops.h"
+
 namespace soft::data {
 
 namespace {
@@ -18,22 +20,18 @@ uint64_t mix(uint64_t x) {
 
 uint64_t epoch_seed(uint64_t seed, int64_t epoch) { return mix(seed ^ mix(static_cast<uint64_t>(epoch))); }
 
-// Distinct stream from epoch_seed (the extra constant) so the order and the transforms never share draws.
-uint64_t batch_seed(uint64_t seed, int64_t epoch, int64_t b) {
-  return mix(epoch_seed(seed, epoch) ^ mix(static_cast<uint64_t>(b) ^ 0x5bd1e9955bd1e995ull));
+// The streams of the sample at `position` of the epoch's order: distinct from epoch_seed (the extra
+// constants) so that the order, the loading and the transform never share draws.
+uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t position) {
+  return mix(epoch_seed(seed, epoch) ^ mix(static_cast<uint64_t>(position) ^ 0x5bd1e9955bd1e995ull));
+}
+uint64_t transform_seed(uint64_t seed, int64_t epoch, int64_t position) {
+  return mix(sample_seed(seed, epoch, position) ^ 0x2545f4914f6cdd1dull);
 }
 
 }  // namespace
 
-DataLoader::DataLoader(const Dataset& ds, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed,
-                       int workers, int prefetch)
-    : ds_(ds),
-      batch_size_(batch_size),
-      shuffle_(shuffle),
-      drop_last_(drop_last),
-      seed_(seed),
-      workers_(workers),
-      prefetch_(prefetch) {
+DataLoader::DataLoader(const Dataset& ds, const LoaderOptions& options) : ds_(ds), opt_(options) {
   const Tensor& x = ds_.images;
   const Tensor& y = ds_.labels;
   SOFT_CHECK(x.defined() && x.dim() == 4 && x.dtype() == DType::Float32 && x.device().is_cpu() &&
@@ -46,24 +44,19 @@ DataLoader::DataLoader(const Dataset& ds, int64_t batch_size, bool shuffle, bool
   check_settings();
 }
 
-DataLoader::DataLoader(SampleSource source, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed,
-                       int workers, int prefetch)
-    : source_(std::move(source)),
-      batch_size_(batch_size),
-      shuffle_(shuffle),
-      drop_last_(drop_last),
-      seed_(seed),
-      workers_(workers),
-      prefetch_(prefetch) {
+DataLoader::DataLoader(SampleSource source, const LoaderOptions& options)
+    : source_(std::move(source)), opt_(options) {
   SOFT_CHECK(source_.load && source_.size >= 0, "DataLoader: ", source_.name,
              ": a sample source needs a load function and a size >= 0");
   check_settings();
 }
 
 void DataLoader::check_settings() const {
-  SOFT_CHECK(batch_size_ > 0, "DataLoader: batch_size = ", batch_size_, " must be positive");
-  SOFT_CHECK(workers_ >= 1 && prefetch_ >= 1, "DataLoader: workers = ", workers_, " and prefetch = ", prefetch_,
-             " must both be at least 1");
+  SOFT_CHECK(opt_.batch_size > 0, "DataLoader: batch_size = ", opt_.batch_size, " must be positive");
+  SOFT_CHECK(opt_.workers >= 1 && opt_.prefetch >= 1, "DataLoader: workers = ", opt_.workers, " and prefetch = ",
+             opt_.prefetch, " must both be at least 1");
+  SOFT_CHECK(opt_.world_size >= 1 && opt_.rank >= 0 && opt_.rank < opt_.world_size, "DataLoader: rank ", opt_.rank,
+             " is outside a world of ", opt_.world_size, " processes");
 }
 
 DataLoader::~DataLoader() { stop_workers(); }
@@ -76,7 +69,7 @@ void DataLoader::set_transform(Transform t) {
 
 int64_t DataLoader::batches_per_epoch() const {
   const int64_t n = num_samples();
-  return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
+  return opt_.drop_last ? n / opt_.batch_size : (n + opt_.batch_size - 1) / opt_.batch_size;
 }
 
 void DataLoader::start_epoch(int64_t epoch) {
@@ -84,8 +77,8 @@ void DataLoader::start_epoch(int64_t epoch) {
   epoch_ = epoch;
   const int64_t n = num_samples();
   order_.resize(static_cast<size_t>(n));
-  if (shuffle_) {
-    Generator gen(epoch_seed(seed_, epoch));
+  if (opt_.shuffle) {
+    Generator gen(epoch_seed(opt_.seed, epoch));
     Tensor perm = randperm(n, gen);  // [N]
     std::memcpy(order_.data(), perm.data<int64_t>(), static_cast<size_t>(n) * sizeof(int64_t));
   } else {
@@ -104,28 +97,30 @@ void DataLoader::skip_to(int64_t batch_index) {
 }
 
 Batch DataLoader::assemble(int64_t b) const {
-  const int64_t n = num_samples();
-  const int64_t begin = b * batch_size_, count = std::min(batch_size_, n - begin);
+  // The global batch is positions [first, first + global) of the order; this rank's share of it
+  // is [begin, begin + count).
+  const int64_t first = b * opt_.batch_size, global = std::min(opt_.batch_size, num_samples() - first);
+  const int64_t r = opt_.rank, n = opt_.world_size;
+  const int64_t begin = first + global * r / n, count = first + global * (r + 1) / n - begin;
   Batch out;
   out.index = b;
-  if (source_.load) {
-    load_samples(out, begin, count, batch_seed(seed_, epoch_, b));
-  } else {
-    copy_samples(out, begin, count);
-  }
+  if (source_.load) load_samples(out, begin, count);
+  else copy_samples(out, begin, count);
   if (transform_) {
-    Generator gen(batch_seed(seed_, epoch_, b));
-    transform_(out, gen);
+    for (int64_t i = 0; i < count; ++i) {
+      Tensor sample = slice(out.images, 0, i, i + 1);  // [1, C, H, W], a view into the batch
+      Generator gen(transform_seed(opt_.seed, epoch_, begin + i));
+      transform_(sample, gen);
+    }
   }
   return out;
 }
 
-void DataLoader::load_samples(Batch& out, int64_t begin, int64_t count, uint64_t batch_stream) const {
+void DataLoader::load_samples(Batch& out, int64_t begin, int64_t count) const {
   out.labels = Tensor::empty({count}, DType::Int64);
   int64_t* dlab = out.labels.data<int64_t>();
   for (int64_t i = 0; i < count; ++i) {
-    // The sample streams are distinct from the batch transform's (the extra constant).
-    Generator gen(mix(batch_stream ^ mix(static_cast<uint64_t>(i) ^ 0x2545f4914f6cdd1dull)));
+    Generator gen(sample_seed(opt_.seed, epoch_, begin + i));
     const int64_t k = order_[static_cast<size_t>(begin + i)];
     auto [image, label] = source_.load(k, gen);  // [C, H, W]
     SOFT_CHECK(image.defined() && image.dim() == 3 && image.dtype() == DType::Float32 && image.device().is_cpu(),
@@ -163,7 +158,7 @@ void DataLoader::copy_samples(Batch& out, int64_t begin, int64_t count) const {
 void DataLoader::worker_loop() {
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
-    work_cv_.wait(lk, [&] { return stop_ || claimed_ >= num_batches_ || claimed_ < delivered_ + prefetch_; });
+    work_cv_.wait(lk, [&] { return stop_ || claimed_ >= num_batches_ || claimed_ < delivered_ + opt_.prefetch; });
     if (stop_ || claimed_ >= num_batches_) return;
     const int64_t b = claimed_++;
     lk.unlock();
@@ -186,7 +181,7 @@ void DataLoader::start_workers(int64_t first_batch) {
     claimed_ = delivered_ = first_batch;
     ready_.clear();
   }
-  for (int i = 0; i < workers_; ++i) threads_.emplace_back([this] { worker_loop(); });
+  for (int i = 0; i < opt_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
 }
 
 void DataLoader::stop_workers() {

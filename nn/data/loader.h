@@ -4,9 +4,16 @@
 // strictly in order.
 //
 // Determinism: the order of an epoch is randperm(N) from a Generator seeded by (seed, epoch)
-// (identity when !shuffle), and the transform of batch b gets a Generator seeded by
-// (seed, epoch, b). So every batch depends only on (seed, epoch, b): not on the number of
-// workers, the prefetch depth, or how many batches were consumed or skipped before.
+// (identity when !shuffle). The sample at position p of the epoch's order gets its own Generators
+// seeded by (seed, epoch, p): one for loading it, one for its transform. So every batch depends
+// only on (seed, epoch, b): not on the number of workers, the prefetch depth, how many batches
+// were consumed or skipped before, or how the batch is split between processes.
+//
+// Data parallelism: with world_size N, batch b of the epoch is still positions
+// [b * batch_size, (b + 1) * batch_size) of the order (the global batch), and the process of
+// rank r takes its r-th contiguous share (exactly batch_size / N samples when N divides it; a
+// short last batch is split as evenly as it goes, so a share may be empty). N processes together
+// see, step by step, exactly the samples and transforms one process would.
 //
 // Threads: `workers` threads claim batch indices in order, assemble (and transform) them with no
 // lock held, and park them until next() takes them. A worker claims batch b only while
@@ -30,14 +37,24 @@
 namespace soft::data {
 
 struct Batch {
-  Tensor images;  // float32 [B, C, H, W]
+  Tensor images;  // float32 [B, C, H, W]; B is 0 for a rank's empty share of a short last batch
   Tensor labels;  // int64 [B]
   int64_t index = 0;  // position of the batch in its epoch
 };
 
+struct LoaderOptions {
+  int64_t batch_size = 1;  // the global batch: all ranks together
+  bool shuffle = false;
+  bool drop_last = false;  // drop the last, partial batch
+  uint64_t seed = 0;
+  int workers = 1;   // threads assembling batches
+  int prefetch = 2;  // batches assembled ahead of next()
+  int rank = 0, world_size = 1;  // this process's share of every batch
+};
+
 // Samples made on demand: load(i, gen) returns sample i as float32 [C, H, W] (the same shape for
-// every i) and its label. gen is the sample's own Generator, seeded by (seed, epoch, batch,
-// position in the batch), for random transforms. Called from several worker threads at once.
+// every i) and its label. gen is the sample's own Generator, seeded by (seed, epoch, position in
+// the epoch), for random transforms. Called from several worker threads at once.
 struct SampleSource {
   int64_t size = 0;
   std::function<std::pair<Tensor, int64_t>(int64_t index, Generator& gen)> load;
@@ -46,16 +63,15 @@ struct SampleSource {
 
 class DataLoader {
  public:
-  // Runs in a worker thread on each assembled batch (e.g. augmentation); draw randomness only
-  // from the Generator given. Must be safe to call from several threads at once.
-  using Transform = std::function<void(Batch&, Generator&)>;
+  // Runs in a worker thread on each sample of an assembled batch (e.g. augmentation), given
+  // as a [1, C, H, W] view into the batch to change in place; draw randomness only from the
+  // Generator given (the sample's own). Must be safe to call from several threads at once.
+  using Transform = std::function<void(Tensor& sample, Generator& gen)>;
 
   // images must be a contiguous float32 CPU [N, C, H, W] tensor and labels contiguous int64 [N].
   // The loader keeps its own handles to them (no copy of the data).
-  DataLoader(const Dataset& ds, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed,
-             int workers = 1, int prefetch = 2);
-  DataLoader(SampleSource source, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed,
-             int workers = 1, int prefetch = 2);
+  DataLoader(const Dataset& ds, const LoaderOptions& options);
+  DataLoader(SampleSource source, const LoaderOptions& options);
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
@@ -74,27 +90,24 @@ class DataLoader {
 
   int64_t batches_per_epoch() const;
   int64_t epoch() const { return epoch_; }
+  int64_t num_samples() const { return source_.load ? source_.size : ds_.size(); }
 
  private:
   struct Slot {
     Batch batch;
     std::exception_ptr error;
   };
-  int64_t num_samples() const { return source_.load ? source_.size : ds_.size(); }
   void check_settings() const;
   Batch assemble(int64_t b) const;
   void copy_samples(Batch& out, int64_t begin, int64_t count) const;
-  void load_samples(Batch& out, int64_t begin, int64_t count, uint64_t batch_stream) const;
+  void load_samples(Batch& out, int64_t begin, int64_t count) const;
   void worker_loop();
   void start_workers(int64_t first_batch);
   void stop_workers();
 
   Dataset ds_;           // in-memory samples, or
   SampleSource source_;  // samples made on demand (when source_.load is set)
-  int64_t batch_size_;
-  bool shuffle_, drop_last_;
-  uint64_t seed_;
-  int workers_, prefetch_;
+  LoaderOptions opt_;
   Transform transform_;
 
   int64_t epoch_ = -1;          // -1: start_epoch not called yet

@@ -97,13 +97,25 @@ data::DataLoader::Transform train_transform(const TrainConfig& c, const TrainDat
   re.mode = data::parse_erasing_mode(c.augmentation.erase_mode);
   const bool erase = re.prob > 0, crop = crop_flip && (cf.padding > 0 || cf.hflip);
   if (!erase && !crop) return nullptr;
-  return [cf, re, erase, crop](data::Batch& batch, Generator& gen) {
-    if (crop) data::random_crop_flip_(batch.images, cf, gen);
-    if (erase) data::random_erase_(batch.images, re, gen);
+  return [cf, re, erase, crop](Tensor& sample, Generator& gen) {  // [1, C, H, W]
+    if (crop) data::random_crop_flip_(sample, cf, gen);
+    if (erase) data::random_erase_(sample, re, gen);
   };
 }
 
-void make_in_memory(const TrainConfig& c, bool with_train, TrainData& d) {
+// The train split: shuffled, the last partial batch dropped; the test split: in order, every sample.
+data::LoaderOptions loader_options(const TrainConfig& c, bool train, const Shard& shard) {
+  data::LoaderOptions o;
+  o.batch_size = train ? c.batch : c.eval.batch;
+  o.shuffle = o.drop_last = train;
+  o.seed = c.seed;
+  o.workers = static_cast<int>(c.data.workers);
+  o.rank = shard.rank;
+  o.world_size = shard.world_size;
+  return o;
+}
+
+void make_in_memory(const TrainConfig& c, bool with_train, const Shard& shard, TrainData& d) {
   InMemory m;
   std::string name = c.data.kind == "synthetic" ? "synthetic" : folder_name(c.data.path);
   if (c.data.kind == "synthetic") {
@@ -118,7 +130,6 @@ void make_in_memory(const TrainConfig& c, bool with_train, TrainData& d) {
   choose_normalisation(c, &m.train, d.channels, d);
   if (with_train) data::normalize_(m.train, d.mean, d.std);
   data::normalize_(m.test, d.mean, d.std);
-  const int workers = static_cast<int>(c.data.workers);
   if (with_train) {
     SOFT_CHECK(m.train.images.size(1) == d.channels && m.train.images.size(2) == d.height &&
                    m.train.images.size(3) == d.width,
@@ -126,11 +137,11 @@ void make_in_memory(const TrainConfig& c, bool with_train, TrainData& d) {
                shape_str(m.test.images.shape()), " differ in shape");
     d.num_classes = std::max(d.num_classes, m.train.num_classes);
     d.train.size = m.train.size();
-    d.train.loader = std::make_unique<data::DataLoader>(m.train, c.batch, true, true, c.seed, workers);
+    d.train.loader = std::make_unique<data::DataLoader>(m.train, loader_options(c, true, shard));
     d.train.loader->set_transform(train_transform(c, d, true));
   }
   d.test.size = m.test.size();
-  d.test.loader = std::make_unique<data::DataLoader>(m.test, c.eval.batch, false, false, c.seed, workers);
+  d.test.loader = std::make_unique<data::DataLoader>(m.test, loader_options(c, false, shard));
   d.description = describe(name, d.train.size, d.test.size, d);
 }
 
@@ -152,7 +163,7 @@ std::string first_existing(const std::string& root, const std::vector<std::strin
   throw Error(detail::concat(root, ": no ", list, " folder (an image-folder dataset holds train/ and val/)"));
 }
 
-void make_folder(const TrainConfig& c, bool with_train, TrainData& d) {
+void make_folder(const TrainConfig& c, bool with_train, const Shard& shard, TrainData& d) {
   SOFT_CHECK(fs::is_directory(c.data.path), c.data.path, ": no such directory (data.path of a folder dataset)");
   auto test = std::make_shared<data::ImageFolder>(first_existing(c.data.path, {"val", "test"}));
   d.channels = 3;
@@ -165,10 +176,9 @@ void make_folder(const TrainConfig& c, bool with_train, TrainData& d) {
   eval_t.size = c.data.image_size;
   std::copy(d.mean.begin(), d.mean.end(), eval_t.mean.begin());
   std::copy(d.std.begin(), d.std.end(), eval_t.std.begin());
-  const int workers = static_cast<int>(c.data.workers);
   data::SampleSource test_src = folder_source(test, eval_t, c.data.test_limit, "test");
   d.test.size = test_src.size;
-  d.test.loader = std::make_unique<data::DataLoader>(test_src, c.eval.batch, false, false, c.seed, workers);
+  d.test.loader = std::make_unique<data::DataLoader>(test_src, loader_options(c, false, shard));
   if (with_train) {
     auto train = std::make_shared<data::ImageFolder>(first_existing(c.data.path, {"train"}));
     SOFT_CHECK(train->class_names() == test->class_names(), c.data.path,
@@ -180,16 +190,16 @@ void make_folder(const TrainConfig& c, bool with_train, TrainData& d) {
     train_t.hflip = c.augmentation.hflip;
     data::SampleSource train_src = folder_source(train, train_t, c.data.train_limit, "train");
     d.train.size = train_src.size;
-    d.train.loader = std::make_unique<data::DataLoader>(train_src, c.batch, true, true, c.seed, workers);
+    d.train.loader = std::make_unique<data::DataLoader>(train_src, loader_options(c, true, shard));
     d.train.loader->set_transform(train_transform(c, d, false));
   }
   d.description = describe(folder_name(c.data.path), d.train.size, d.test.size, d);
 }
 
-TrainData make_data(const TrainConfig& c, bool with_train) {
+TrainData make_data(const TrainConfig& c, bool with_train, const Shard& shard) {
   TrainData d;
-  if (c.data.kind == "folder") make_folder(c, with_train, d);
-  else make_in_memory(c, with_train, d);
+  if (c.data.kind == "folder") make_folder(c, with_train, shard, d);
+  else make_in_memory(c, with_train, shard, d);
   SOFT_CHECK(!with_train || d.train.loader->batches_per_epoch() > 0, "the train split has ", d.train.size,
              " images, fewer than one batch of ", c.batch);
   SOFT_CHECK(d.test.size > 0, "the test split is empty");
@@ -198,7 +208,7 @@ TrainData make_data(const TrainConfig& c, bool with_train) {
 
 }  // namespace
 
-TrainData make_train_data(const TrainConfig& config) { return make_data(config, true); }
-TrainData make_test_data(const TrainConfig& config) { return make_data(config, false); }
+TrainData make_train_data(const TrainConfig& config, const Shard& shard) { return make_data(config, true, shard); }
+TrainData make_test_data(const TrainConfig& config, const Shard& shard) { return make_data(config, false, shard); }
 
 }  // namespace soft::tools::train

@@ -2,7 +2,7 @@
 // From the config's data and augmentation sections to loaders: the datasets (MNIST-layout IDX,
 // CIFAR-10 binary, image folders, synthetic), their normalisation and the random transforms of
 // the training split (crop + flip or random-resized-crop + flip, then random erasing). Every
-// random draw of a transform comes from the loader's per-(seed, epoch, batch) generators.
+// random draw of a transform comes from the loader's per-(seed, epoch, sample) generators.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,12 +25,17 @@ struct TrainData {
   std::string description;        // one line: name, sizes, image shape, classes
 };
 
+// Which share of every batch this process loads (data-parallel training: nn/data/loader.h).
+struct Shard {
+  int rank = 0, world_size = 1;
+};
+
 // Both splits. The train loader shuffles (seed = config.seed), drops the last partial batch and
 // applies the augmentation; the test loader keeps the order and every sample.
-TrainData make_train_data(const TrainConfig& config);
+TrainData make_train_data(const TrainConfig& config, const Shard& shard = {});
 
 // The test split alone (train.loader stays empty). Needs the train split only when the config
 // gives no mean/std for an in-memory dataset (to compute them).
-TrainData make_test_data(const TrainConfig& config);
+TrainData make_test_data(const TrainConfig& config, const Shard& shard = {});
 
 }  // namespace soft::tools::train
