@@ -3,6 +3,7 @@
 #include <unordered_map>
 
 #include "autograd/grad_mode.h"
+#include "autograd/leaf_hook.h"
 #include "autograd/node.h"
 #include "ops/ops.h"
 
@@ -30,6 +31,18 @@ Tensor record(const char* op, Tensor out, const std::vector<Tensor>& inputs, Nod
   out.impl()->grad_fn = std::move(node);
   return out;
 }
+
+namespace {
+
+thread_local LeafGradReady t_leaf_grad_ready;
+
+}  // namespace
+
+LeafGradReadyHook::LeafGradReadyHook(LeafGradReady ready) : previous_(std::move(t_leaf_grad_ready)) {
+  t_leaf_grad_ready = std::move(ready);
+}
+LeafGradReadyHook::~LeafGradReadyHook() { t_leaf_grad_ready = std::move(previous_); }
+const LeafGradReady& leaf_grad_ready() { return t_leaf_grad_ready; }
 
 namespace {
 
@@ -76,6 +89,28 @@ std::vector<Node*> topological_order(Node* root) {
   return {post.rbegin(), post.rend()};
 }
 
+// Counts down, per leaf, the edges of `order` still to deliver a gradient, and tells the leaf-grad
+// hook about each leaf whose count reaches zero. Inactive (no counting) when no hook is installed.
+class LeafCountdown {
+ public:
+  explicit LeafCountdown(const std::vector<Node*>& order) : ready_(leaf_grad_ready()) {
+    if (!ready_) return;
+    for (Node* node : order)
+      for (const Edge& e : node->inputs)
+        if (e.leaf) ++pending_[e.leaf.get()];
+  }
+  void delivered(const Edge& e) {
+    if (ready_ && e.leaf && --pending_[e.leaf.get()] == 0) ready_(*e.leaf);
+  }
+  void skipped(const Node& node) {
+    for (const Edge& e : node.inputs) delivered(e);
+  }
+
+ private:
+  const LeafGradReady& ready_;
+  std::unordered_map<TensorImpl*, int> pending_;
+};
+
 }  // namespace
 
 void run_backward(const Tensor& root, const Tensor& gradient, bool retain_graph) {
@@ -93,13 +128,17 @@ void run_backward(const Tensor& root, const Tensor& gradient, bool retain_graph)
   NoGradGuard no_grad;  // gradients are plain tensors: no graph of the backward pass
   if (!root.grad_fn()) {
     accumulate_leaf(*root.impl(), seed);
+    if (leaf_grad_ready()) leaf_grad_ready()(*root.impl());
     return;
   }
   std::unordered_map<Node*, Tensor> pending{{root.grad_fn().get(), seed}};
-  for (Node* node : topological_order(root.grad_fn().get())) {
+  const std::vector<Node*> order = topological_order(root.grad_fn().get());
+  LeafCountdown leaves(order);
+  for (Node* node : order) {
     Tensor grad_out = std::move(pending[node]);
     pending.erase(node);
     if (!grad_out.defined()) {  // every consumer returned no gradient: nothing flows past this node
+      leaves.skipped(*node);
       if (!retain_graph) node->release();
       continue;
     }
@@ -112,14 +151,13 @@ void run_backward(const Tensor& root, const Tensor& gradient, bool retain_graph)
                " gradients for ", node->inputs.size(), " inputs");
     for (size_t i = 0; i < grads.size(); ++i) {
       const Edge& e = node->inputs[i];
-      if (!e.needs_grad() || !grads[i].defined()) continue;
-      SOFT_CHECK(grads[i].shape() == e.shape, "backward of '", node->op, "': gradient of input ", i,
-                 " has shape ", shape_str(grads[i].shape()), " but the input has shape ", shape_str(e.shape));
-      if (e.leaf) {
-        accumulate_leaf(*e.leaf, grads[i]);
-      } else {
-        accumulate_pending(pending[e.fn.get()], grads[i]);
+      if (e.needs_grad() && grads[i].defined()) {
+        SOFT_CHECK(grads[i].shape() == e.shape, "backward of '", node->op, "': gradient of input ", i,
+                   " has shape ", shape_str(grads[i].shape()), " but the input has shape ", shape_str(e.shape));
+        if (e.leaf) accumulate_leaf(*e.leaf, grads[i]);
+        else accumulate_pending(pending[e.fn.get()], grads[i]);
       }
+      leaves.delivered(e);
     }
     if (!retain_graph) node->release();
   }
