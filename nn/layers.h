@@ -2,6 +2,7 @@
 // The basic layers, each a thin Module over one op of ops/ops.h, with PyTorch's parameter
 // names and the initialisation SOFT uses (Linear: trunc-normal 0.02 and zero bias; Conv2d:
 // PyTorch's default; norms: weight 1, bias 0).
+#include "dist/communicator.h"
 #include "nn/module.h"
 #include "ops/ops.h"
 
@@ -29,6 +30,8 @@ class BatchNorm2d : public Module {
   Tensor forward(const Tensor& x) override;  // [B, C, H, W]
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
   double eps, momentum;
+  // When set, training statistics are over the batches of every rank (dist::sync_batch_norm).
+  dist::Communicator* sync = nullptr;
 };
 
 class LayerNorm : public Module {

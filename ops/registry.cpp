@@ -68,6 +68,8 @@ const std::vector<OpInfo>& op_registry() {
       // resampling, dtype
       {"interpolate_bilinear", "ops/interpolate.cpp", true},
       {"to_dtype", "ops/convert.cpp", true},
+      // collectives of data-parallel training
+      {"all_reduce_sum", "dist/functional.cpp", true},
       // factories
       {"zeros", "ops/factory.cpp", false},
       {"ones", "ops/factory.cpp", false},

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs a set of Debian packages, only those that are missing:
-#   install-deps.sh [build]  what the build needs (make deps, make test)
+#   install-deps.sh [build]  what the build and its tests need (make deps, make test): the
+#                            compilers and libraries, OpenMPI (data-parallel training and its
+#                            2-rank tests) and Fashion-MNIST (those tests train on it)
 #   install-deps.sh train    the default training job's dataset (make train): Fashion-MNIST,
 #                            Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist)
 #   install-deps.sh fuzz     what `make fuzz` needs beyond the build: clang 14 with its sanitizer
@@ -11,7 +13,8 @@
 set -euo pipefail
 
 case "${1:-build}" in
-  build) packages=(cmake make g++ doctest-dev nlohmann-json3-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev) ;;
+  build) packages=(cmake make g++ doctest-dev nlohmann-json3-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev
+                  openmpi-bin libopenmpi-dev dataset-fashion-mnist) ;;
   train) packages=(dataset-fashion-mnist) ;;
   fuzz) packages=(clang-14 libclang-rt-14-dev libomp-14-dev llvm-14) ;;
   *)
