@@ -104,7 +104,7 @@ TEST_CASE("train config: unknown keys and wrong types are one-line errors naming
       {"", {"seed=-3"}, {"'seed' = -3 must be a non-negative integer"}},
       {"", {"name=a/b"}, {"'name' = \"a/b\" must be a folder name"}},
       {"", {"device=tpu"}, {"'device'", "tpu"}},
-      {"", {"precision=fp16"}, {"'precision' = \"fp16\" is not one of: fp32, bf16"}},
+      {"", {"precision=fp16"}, {"'precision' = \"fp16\" is not one of: fp32, bf16, fp64"}},
       {"", {"precision=bf16", "device=cpu"}, {"'precision' = \"bf16\" needs a CUDA device", "\"cpu\""}},
       {"", {"schedule.warmup_epochs=2", "epochs=2"}, {"'schedule.warmup_epochs' = 2 is outside [0, 2)"}},
       {"", {"augmentation.mixup=0.8", "batch=7"}, {"'batch' = 7 must be even with mixup/cutmix"}},

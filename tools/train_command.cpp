@@ -7,6 +7,7 @@
 #include <iostream>
 #include <ostream>
 
+#include "dist/communicator.h"
 #include "tools/cli.h"
 #include "tools/train/progress.h"
 #include "tools/train/trainer.h"
@@ -67,7 +68,7 @@ ArgParser train_parser() {
       .option("resume", "RUN_DIR", "continue the run in RUN_DIR from its latest checkpoint")
       .option("run-dir", "PATH", "the run folder (default runs/NAME, NAME from the config's name)")
       .option("device", "DEVICE", "cpu, cuda or cuda:N (overrides the config's device)")
-      .option("precision", "P", "fp32, or bf16 on a CUDA device (overrides the config's precision)")
+      .option("precision", "P", "fp32, bf16 on a CUDA device, or fp64 (overrides the config's precision)")
       .flag("force", "start afresh in a run folder that already holds a run (its files are replaced)")
       .epilog("Progress goes to stdout: a status line redrawn in place on a terminal, plain lines otherwise. "
               "Exit status: 0 when the run completes (or stops at debug.stop_at_step), 1 on an error (including "
@@ -75,7 +76,9 @@ ArgParser train_parser() {
               "interrupted (after checkpointing).");
 }
 
-int train_command(const Args& args, std::ostream& out) {
+namespace {
+
+int train_run(const Args& args, std::ostream& out, dist::Communicator* comm) {
   const bool resume = args.has("resume");
   if (resume == args.has("config"))
     throw UsageError("train: give either --config FILE (a new run) or --resume RUN_DIR; see 'soft train --help'");
@@ -84,8 +87,10 @@ int train_command(const Args& args, std::ostream& out) {
                      "--config");
   train::TrainerOptions options;
   options.out = &out;
-  options.terminal = &out == &std::cout && ::isatty(STDOUT_FILENO);
+  // Under mpirun a rank's stdout may be a pseudo-terminal of the launcher's: plain lines there.
+  options.terminal = !comm && &out == &std::cout && ::isatty(STDOUT_FILENO);
   options.stop_requested = &g_stop_requested;
+  options.comm = comm;
   InterruptToCheckpoint interrupt;
 
   std::unique_ptr<train::Trainer> trainer;
@@ -106,8 +111,29 @@ int train_command(const Args& args, std::ostream& out) {
   if (summary.best_top1 >= 0)
     line += "; best " + train::format_percent(summary.best_top1) + (summary.best_source == "ema" ? " (EMA)" : "") + " in " +
             trainer->folder().best();
-  out << line << "\n";
+  if (comm && comm->size() > 1)
+    line += "; " + train::format_duration(summary.allreduce_wait_seconds) + " waiting for gradient all-reduces";
+  if (!comm || comm->rank() == 0) out << line << "\n";
   return kExitOk;
+}
+
+}  // namespace
+
+int train_command(const Args& args, std::ostream& out) {
+  dist::Communicator* comm = dist::world();  // launched by mpirun: one rank of a data-parallel job
+  if (!comm) return train_run(args, out, nullptr);
+  try {
+    const int status = train_run(args, out, comm);
+    dist::finalize_world();
+    return status;
+  } catch (const UsageError&) {  // the same arguments on every rank: each stops here alike
+    dist::finalize_world();
+    throw;
+  } catch (const std::exception& e) {
+    // The other ranks wait in a collective for this one: end the whole job, naming the rank.
+    std::cerr << "soft: error: rank " << comm->rank() << " of " << comm->size() << ": " << e.what() << std::endl;
+    dist::abort_world(kExitError);
+  }
 }
 
 }  // namespace soft::tools

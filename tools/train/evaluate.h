@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "core/device.h"
+#include "dist/communicator.h"
 #include "nn/data/loader.h"
 #include "nn/module.h"
 
@@ -16,8 +17,9 @@ struct EvalResult {
 };
 
 // Runs the whole epoch 0 of `loader` (which must keep the order: no shuffling) through the model
-// on `device`. The model is left in eval mode.
-EvalResult evaluate(nn::Module& model, data::DataLoader& loader, Device device);
+// on `device`. The model is left in eval mode. With a communicator, each rank's loader holds its
+// share of the split and the counts are summed over the ranks: every rank gets the whole split's result.
+EvalResult evaluate(nn::Module& model, data::DataLoader& loader, Device device, dist::Communicator* comm = nullptr);
 
 // Counts of correct top-1 and top-5 predictions of logits [B, K] (CPU) for labels int64 [B]; with
 // K < 5 classes top-5 counts every image. Ties are broken towards the lower class index.

@@ -160,10 +160,11 @@ const Json& default_config_json() {
       "mixup": 0.0, "cutmix": 0.0, "mixup_prob": 1.0, "switch_prob": 0.5, "label_smoothing": 0.0
     },
     "ema": {"enabled": false, "decay": 0.9998},
+    "dist": {"sync_bn": false, "bucket_mib": 25.0, "world_size": 1},
     "epochs": 1, "batch": 128, "accum_steps": 1, "seed": 0, "threads": 0, "device": "cpu", "precision": "fp32",
     "eval": {"batch": 256, "every_epochs": 1},
     "log": {"every_steps": 50, "checkpoint_every_steps": 0},
-    "debug": {"nan_at_step": -1, "stop_at_step": -1}
+    "debug": {"nan_at_step": -1, "nan_rank": -1, "stop_at_step": -1}
   })");
   return defaults;
 }
@@ -252,6 +253,10 @@ TrainConfig config_from_json(const Json& resolved, const std::string& what) {
   c.ema.enabled = r.get<bool>("ema.enabled");
   c.ema.decay = r.number("ema.decay", 0.0, 1.0, false, true);
 
+  c.dist.sync_bn = r.get<bool>("dist.sync_bn");
+  c.dist.bucket_mib = r.number("dist.bucket_mib", 0.0, 1e6, true);
+  c.dist.world_size = r.integer("dist.world_size", 1, 1 << 20);
+
   c.epochs = r.integer("epochs", 1, 1000000);
   c.batch = r.integer("batch", 1, 1 << 20);
   c.accum_steps = r.integer("accum_steps", 1, 1 << 20);
@@ -265,9 +270,9 @@ TrainConfig config_from_json(const Json& resolved, const std::string& what) {
     throw Error(detail::concat(what, ": 'device': ", e.what()));
   }
   c.precision = r.get<std::string>("precision");
-  SOFT_CHECK(c.precision == "fp32" || c.precision == "bf16", what, ": 'precision' = \"", c.precision,
-             "\" is not one of: fp32, bf16");
-  SOFT_CHECK(c.precision == "fp32" || cuda, what, ": 'precision' = \"bf16\" needs a CUDA device ('device' is \"",
+  SOFT_CHECK(c.precision == "fp32" || c.precision == "bf16" || c.precision == "fp64", what, ": 'precision' = \"",
+             c.precision, "\" is not one of: fp32, bf16, fp64");
+  SOFT_CHECK(c.precision != "bf16" || cuda, what, ": 'precision' = \"bf16\" needs a CUDA device ('device' is \"",
              c.device, "\")");
   c.schedule.warmup_epochs = r.number("schedule.warmup_epochs", 0.0, static_cast<double>(c.epochs), false, true);
   bool mixing = (c.augmentation.mixup > 0 || c.augmentation.cutmix > 0) && c.augmentation.mixup_prob > 0;
@@ -279,6 +284,7 @@ TrainConfig config_from_json(const Json& resolved, const std::string& what) {
   c.log.every_steps = r.integer("log.every_steps", 1);
   c.log.checkpoint_every_steps = r.integer("log.checkpoint_every_steps", 0);
   c.debug.nan_at_step = r.integer("debug.nan_at_step", -1);
+  c.debug.nan_rank = r.integer("debug.nan_rank", -1);
   c.debug.stop_at_step = r.integer("debug.stop_at_step", -1);
   return c;
 }

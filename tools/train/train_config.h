@@ -62,11 +62,19 @@ struct TrainConfig {
     double decay = 0.9998;
   } ema;
 
-  int64_t epochs = 1, batch = 128, accum_steps = 1;
+  struct Dist {  // data-parallel training under mpirun (docs/DISTRIBUTED.md)
+    bool sync_bn = false;     // BatchNorm statistics over the global batch
+    double bucket_mib = 25;   // gradients are averaged in buckets of about this size
+    int64_t world_size = 1;   // recorded by the trainer: the processes of the run (its last start)
+  } dist;
+
+  int64_t epochs = 1, batch = 128, accum_steps = 1;  // batch: the global batch, over all processes
   uint64_t seed = 0;
   int64_t threads = 0;  // 0: OpenMP's default (all cores, or $OMP_NUM_THREADS)
   std::string device = "cpu";
-  std::string precision = "fp32";  // or bf16: matmul/linear/conv in bfloat16 on a CUDA device (ops/autocast.h)
+  // fp32; bf16: matmul/linear/conv in bfloat16 on a CUDA device (ops/autocast.h); fp64: the whole
+  // model in float64, for checking numerics (e.g. data-parallel runs against one process).
+  std::string precision = "fp32";
 
   struct Eval {
     int64_t batch = 256, every_epochs = 1;
@@ -76,6 +84,7 @@ struct TrainConfig {
   } log;
   struct Debug {
     int64_t nan_at_step = -1;   // test hook: the loss of this step becomes NaN
+    int64_t nan_rank = -1;      // ... on this rank only (-1: every rank)
     int64_t stop_at_step = -1;  // test hook: checkpoint and stop after this step, as an interrupt does
   } debug;
 

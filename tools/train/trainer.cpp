@@ -4,12 +4,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <thread>
 
 #include "autograd/grad_mode.h"
 #include "core/atomic_file.h"
 #include "core/parallel.h"
 #include "core/safetensors.h"
 #include "nn/optim/clip.h"
+#include "nn/layers.h"
 #include "nn/optim/mixup.h"
 #include "nn/state.h"
 #include "ops/autocast.h"
@@ -41,23 +43,52 @@ void copy_state(const std::vector<nn::NamedTensor>& from, const std::vector<nn::
   }
 }
 
+// The seed of rank r's default generator (dropout, drop-path, mixup): rank 0 keeps the run's seed, so
+// one process draws exactly as before, and the others get unrelated streams (splitmix64's mixer).
+// All ranks advance their offsets alike, so a checkpoint's (seed, offset) of rank 0 serves them all.
+uint64_t rank_seed(uint64_t seed, int rank) {
+  if (rank == 0) return seed;
+  uint64_t x = seed ^ (static_cast<uint64_t>(rank) * 0x9e3779b97f4a7c15ull);
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// The threads of one process: the config's, or this machine's cores shared by its ranks.
+int threads_per_rank(const TrainConfig& c, const dist::Communicator* comm) {
+  if (c.threads > 0 || !comm) return static_cast<int>(c.threads);
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / comm->local_size());
+}
+
 }  // namespace
 
 Trainer::Trainer(TrainConfig config, models::SoftConfig model_config, std::string run_dir,
                  const TrainerOptions& options)
     : config_(std::move(config)), model_config_(std::move(model_config)), folder_{std::move(run_dir)},
       options_(options) {
-  if (config_.threads > 0) set_num_threads(static_cast<int>(config_.threads));
+  if (options_.comm) {
+    rank_ = options_.comm->rank();
+    world_size_ = options_.comm->size();
+  }
+  SOFT_CHECK(config_.batch % world_size_ == 0, "'batch' = ", config_.batch, " (the global batch) cannot be split evenly "
+             "over ", world_size_, " processes; make it a multiple of the number of ranks");
+  config_.dist.world_size = world_size_;
+  config_.json["dist"]["world_size"] = world_size_;
+  if (const int threads = threads_per_rank(config_, options_.comm); threads > 0) set_num_threads(threads);
   device_ = usable_device(config_.device);
-  data_ = make_train_data(config_);
+  if (options_.comm && device_.is_cuda()) device_ = usable_device(Device::cuda(options_.comm->local_rank()).str());
+  data_ = make_train_data(config_, {rank_, world_size_});
   check_model_fits(model_config_, data_);
 
   manual_seed(config_.seed);  // parameter initialisation, then dropout, drop-path and mixup
   model_ = std::make_unique<models::SoftModel>(model_config_);
   model_->to(device_);
+  if (config_.precision == "fp64") model_->to(DType::Float64);
+  join_ranks();
   if (config_.ema.enabled) {
     ema_model_ = std::make_unique<models::SoftModel>(model_config_);
     ema_model_->to(device_);
+    if (config_.precision == "fp64") ema_model_->to(DType::Float64);
     ema_ = std::make_unique<nn::optim::ModelEma>(*model_, config_.ema.decay);
   }
   const auto& o = config_.optim;
@@ -77,7 +108,8 @@ Trainer::Trainer(TrainConfig config, models::SoftConfig model_config, std::strin
                               std::llround(config_.schedule.warmup_epochs * static_cast<double>(steps_per_epoch_)));
   state_.rng_seed = default_generator().seed;
   state_.rng_offset = default_generator().offset;
-  if (options_.out) progress_ = std::make_unique<Progress>(*options_.out, options_.terminal, config_.epochs,
+  default_generator().seed = rank_seed(state_.rng_seed, rank_);
+  if (options_.out && is_writer()) progress_ = std::make_unique<Progress>(*options_.out, options_.terminal, config_.epochs,
                                                            steps_per_epoch_);
 }
 
@@ -85,13 +117,16 @@ std::unique_ptr<Trainer> Trainer::start(const TrainConfig& config, const std::st
                                         const TrainerOptions& options) {
   RunFolder folder{run_dir};
   std::error_code ec;
-  if (fs::exists(folder.config(), ec) || fs::exists(folder.latest(), ec)) {
+  const bool writer = !options.comm || options.comm->rank() == 0;
+  if (writer && (fs::exists(folder.config(), ec) || fs::exists(folder.latest(), ec))) {
     SOFT_CHECK(overwrite, run_dir, " already holds a run; continue it with 'soft train --resume ", run_dir,
                "', or pass --force to start it afresh");
     for (const std::string& f : {folder.latest(), folder.best(), folder.metrics(), folder.curves()}) fs::remove(f, ec);
   }
-  fs::create_directories(run_dir, ec);
-  SOFT_CHECK(fs::is_directory(run_dir), run_dir, ": cannot create the run folder (", ec.message(), ")");
+  if (writer) {
+    fs::create_directories(run_dir, ec);
+    SOFT_CHECK(fs::is_directory(run_dir), run_dir, ": cannot create the run folder (", ec.message(), ")");
+  }
 
   std::unique_ptr<Trainer> t(new Trainer(config, model_config_for(config), run_dir, options));
   // The resolved config records the normalisation actually used (computed from the train split
@@ -100,6 +135,7 @@ std::unique_ptr<Trainer> Trainer::start(const TrainConfig& config, const std::st
   t->config_.json["data"]["std"] = t->data_.std;
   t->config_.data.mean = t->data_.mean;
   t->config_.data.std = t->data_.std;
+  if (!writer) return t;
   write_file_atomic(folder.config(), t->config_.json.dump(2) + "\n");
   write_file_atomic(folder.model_config(), models::config_to_json(t->model_config_) + "\n");
   t->metrics_ = std::make_unique<MetricsLog>(folder.metrics(), 0);
@@ -121,7 +157,10 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& run_dir, const std::
   models::SoftConfig model_config = models::parse_config(ckpt.model_config.dump(), folder.latest());
   std::unique_ptr<Trainer> t(new Trainer(std::move(config), std::move(model_config), run_dir, options));
   t->restore(ckpt);
-  t->metrics_ = std::make_unique<MetricsLog>(folder.metrics(), t->state_.metrics_bytes);
+  if (t->is_writer()) {
+    write_file_atomic(folder.config(), t->config_.json.dump(2) + "\n");  // records this start's world size
+    t->metrics_ = std::make_unique<MetricsLog>(folder.metrics(), t->state_.metrics_bytes);
+  }
   return t;
 }
 
@@ -135,9 +174,33 @@ void Trainer::restore(const Checkpoint& c) {
                  state_.batch <= batches_per_epoch_,
              what, ": position epoch ", state_.epoch, ", batch ", state_.batch, " is outside this run's ",
              config_.epochs, " epochs of ", batches_per_epoch_, " batches");
-  default_generator().seed = state_.rng_seed;
+  default_generator().seed = rank_seed(state_.rng_seed, rank_);
   default_generator().offset = state_.rng_offset;
   last_checkpoint_step_ = state_.step;
+}
+
+void Trainer::join_ranks() {
+  dist::Communicator* comm = options_.comm;
+  if (!comm) return;
+  NoGradGuard no_grad;
+  for (auto& [name, t] : model_->state()) {  // as DistributedDataParallel: every rank starts from rank 0's
+    SOFT_CHECK(t.is_contiguous(), "data-parallel start: ", name, " is not contiguous");
+    Tensor handle = t;
+    comm->broadcast_(handle, 0);
+  }
+  reducer_ = std::make_unique<dist::GradReducer>(model_->parameters(), *comm, config_.dist.bucket_mib);
+  if (config_.dist.sync_bn)
+    model_->apply([comm](const std::string&, nn::Module& m) {
+      if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(&m)) bn->sync = comm;
+    });
+}
+
+void Trainer::sum_over_ranks(std::vector<double>& values) {
+  if (!options_.comm) return;
+  Tensor t = Tensor::empty({static_cast<int64_t>(values.size())}, DType::Float64);
+  std::copy(values.begin(), values.end(), t.data<double>());
+  options_.comm->all_reduce_sum_(t);
+  std::copy(t.data<double>(), t.data<double>() + values.size(), values.begin());
 }
 
 void Trainer::say(const std::string& line) {
@@ -149,6 +212,7 @@ double Trainer::elapsed() const {
 }
 
 void Trainer::save(const std::string& path) {
+  if (!is_writer()) return;  // rank 0's default generator has the run's seed (rank_seed)
   state_.rng_seed = default_generator().seed;
   state_.rng_offset = default_generator().offset;
   state_.metrics_bytes = metrics_->bytes();
@@ -178,12 +242,12 @@ void Trainer::train_step(int64_t micro_batches) {
   model_->train();
   optimizer_->zero_grad();
   double loss_sum = 0;
-  int64_t images = 0;
+  int64_t images = 0, first_bad = -1;  // first_bad: the first micro-batch whose loss is not finite
   for (int64_t k = 0; k < micro_batches; ++k) {
     std::optional<data::Batch> batch = data_.train.loader->next();
     SOFT_CHECK(batch, "train loader: epoch ", state_.epoch, " ended at batch ", state_.batch + k, " of ",
                batches_per_epoch_);
-    Tensor x = batch->images, target = batch->labels;  // [B, C, H, W], [B]
+    Tensor x = batch->images, target = batch->labels;  // [B, C, H, W], [B] (B: this rank's share)
     double smoothing = aug.label_smoothing;
     if (mixing) {
       nn::optim::MixupResult m = nn::optim::mixup_cutmix(x, target, mix, default_generator());
@@ -191,17 +255,32 @@ void Trainer::train_step(int64_t micro_batches) {
       target = m.target;  // [B, K], already smoothed
       smoothing = 0;
     }
+    // Gradients are averaged over the ranks once, during the last micro-batch's backward.
+    if (reducer_ && k + 1 == micro_batches) reducer_->begin();
     AutocastBf16 autocast(config_.precision == "bf16");  // over forward and backward
+    if (config_.precision == "fp64") x = to_dtype(x, DType::Float64);
+    if (target.dtype() != DType::Int64) target = to_dtype(target, x.dtype());  // mixed targets [B, K]
     Tensor logits = model_->forward(x.to(device_));       // [B, K]
     Tensor loss = cross_entropy(logits, target.to(device_), smoothing);
-    if (step == config_.debug.nan_at_step) loss = loss * std::numeric_limits<double>::quiet_NaN();
+    const auto& debug = config_.debug;
+    if (step == debug.nan_at_step && (debug.nan_rank < 0 || debug.nan_rank == rank_))
+      loss = loss * std::numeric_limits<double>::quiet_NaN();
     const double value = loss.item();
-    SOFT_CHECK(std::isfinite(value), "step ", step, " (epoch ", state_.epoch + 1, ", batch ", state_.batch + k + 1,
-               "): the training loss is ", value, "; stopping. ", last_good_checkpoint());
+    if (!std::isfinite(value) && first_bad < 0) first_bad = k;
     (micro_batches == 1 ? loss : loss * (1.0 / static_cast<double>(micro_batches))).backward();
     loss_sum += value;
     images += x.size(0);
   }
+  if (reducer_) reducer_->finish();
+  // Every rank decides on the same numbers: the mean loss over the ranks, and whether any was asked to stop.
+  const bool asked_to_stop = options_.stop_requested && options_.stop_requested->load();
+  std::vector<double> reduced{loss_sum, asked_to_stop ? 1.0 : 0.0};
+  sum_over_ranks(reduced);
+  loss_sum = reduced[0] / world_size_;
+  stop_requested_ = reduced[1] > 0;
+  SOFT_CHECK(std::isfinite(loss_sum), "step ", step, " (epoch ", state_.epoch + 1, ", batch ",
+             state_.batch + (first_bad >= 0 ? first_bad + 1 : micro_batches), "): the training loss is ", loss_sum,
+             "; stopping. ", last_good_checkpoint());
   const double clip = config_.optim.clip_grad > 0 ? config_.optim.clip_grad : std::numeric_limits<double>::infinity();
   const double grad_norm = nn::optim::clip_grad_norm(model_->parameters(), clip);
   SOFT_CHECK(std::isfinite(grad_norm), "step ", step, " (epoch ", state_.epoch + 1, "): the gradient norm is ",
@@ -217,7 +296,7 @@ void Trainer::train_step(int64_t micro_batches) {
   state_.window_loss += last_loss_;
   state_.window_grad_norm += grad_norm;
   state_.window_steps += 1;
-  state_.window_images += images;
+  state_.window_images += images * world_size_;
 }
 
 std::string Trainer::last_good_checkpoint() const {
@@ -232,7 +311,7 @@ double Trainer::log_window() {
   const double n = static_cast<double>(state_.window_steps);
   const double images_per_s = seconds > 0 ? static_cast<double>(state_.window_images) / seconds : 0.0;
   const double loss = state_.window_loss / n;
-  metrics_->append(Json{{"kind", "train"},
+  if (metrics_) metrics_->append(Json{{"kind", "train"},
                         {"epoch", static_cast<double>(state_.step) / static_cast<double>(steps_per_epoch_)},
                         {"step", state_.step},
                         {"loss", loss},
@@ -262,8 +341,7 @@ bool Trainer::train_epoch() {
       status.images_per_s = log_window();
     }
     if (progress_) progress_->step(status, logged);
-    const bool stop = (options_.stop_requested && options_.stop_requested->load()) ||
-                      state_.step == config_.debug.stop_at_step;
+    const bool stop = stop_requested_ || state_.step == config_.debug.stop_at_step;
     if (stop || (config_.log.checkpoint_every_steps > 0 && state_.step % config_.log.checkpoint_every_steps == 0))
       save(folder_.latest());
     if (stop) {
@@ -277,7 +355,7 @@ bool Trainer::train_epoch() {
 }
 
 void Trainer::evaluate_and_save(RunSummary& summary) {
-  EvalResult r = evaluate(*model_, *data_.test.loader, device_);
+  EvalResult r = evaluate(*model_, *data_.test.loader, device_, options_.comm);
   Json line{{"kind", "eval"}, {"epoch", state_.epoch}, {"step", state_.step},
             {"top1", r.top1}, {"top5", r.top5},        {"test_loss", r.loss}};
   summary.last = r;
@@ -287,7 +365,7 @@ void Trainer::evaluate_and_save(RunSummary& summary) {
                                     ", top-5 ", format_percent(r.top5), ", loss ", fixed(r.loss, 4));
   if (ema_) {
     copy_state(ema_->state(), ema_model_->state(), "EMA");
-    EvalResult e = evaluate(*ema_model_, *data_.test.loader, device_);
+    EvalResult e = evaluate(*ema_model_, *data_.test.loader, device_, options_.comm);
     line["ema_top1"] = e.top1;
     line["ema_top5"] = e.top5;
     line["ema_test_loss"] = e.loss;
@@ -296,7 +374,7 @@ void Trainer::evaluate_and_save(RunSummary& summary) {
     if (e.top1 > best) best = e.top1, source = "ema";
   }
   line["time_s"] = elapsed();
-  metrics_->append(line);
+  if (metrics_) metrics_->append(line);
   const bool improved = best > state_.best_top1;
   if (improved) {
     state_.best_top1 = best;
@@ -308,7 +386,7 @@ void Trainer::evaluate_and_save(RunSummary& summary) {
   // latest.safetensors goes last: it commits the evaluation. A run killed before it resumes from
   // the previous checkpoint and evaluates again, rewriting the curves and the best checkpoint;
   // saved first, a kill before best.safetensors was written would lose that best for good.
-  write_file_atomic(folder_.curves(), curves_svg(read_metrics(folder_.metrics()), config_.name));
+  if (is_writer()) write_file_atomic(folder_.curves(), curves_svg(read_metrics(folder_.metrics()), config_.name));
   if (improved) save(folder_.best());
   save(folder_.latest());
 }
@@ -323,7 +401,7 @@ RunSummary Trainer::run() {
                      "M parameters; ", config_.optim.name, " lr ", config_.optim.lr, ", batch ", config_.batch,
                      config_.accum_steps > 1 ? detail::concat(" x ", config_.accum_steps, " accumulated") : "", ", ",
                      config_.epochs, " epochs of ", steps_per_epoch_, " steps; ", device_.str(), ", ", num_threads(),
-                     " threads"));
+                     " threads", world_size_ > 1 ? detail::concat(" on each of ", world_size_, " processes") : ""));
   if (state_.step > 0)
     say(detail::concat("resuming after step ", state_.step, " of ", total_steps, " (epoch ", state_.epoch + 1,
                        ", batch ", state_.batch, ")"));
@@ -339,6 +417,7 @@ RunSummary Trainer::run() {
     else save(folder_.latest());
   }
   if (progress_) progress_->finish();
+  if (reducer_) summary.allreduce_wait_seconds = reducer_->seconds_waiting();
   summary.finished = true;
   summary.steps = state_.step;
   summary.best_top1 = state_.best_top1;

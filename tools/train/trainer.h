@@ -8,6 +8,12 @@
 // default generator, whose (seed, offset) goes into each checkpoint with the position in the
 // data. Checkpoints are written between optimiser steps, so on the CPU (same thread count) a
 // resumed run computes bit for bit what the uninterrupted run computes.
+//
+// Data parallelism (docs/DISTRIBUTED.md): given a communicator, each of the N processes trains on
+// its share of every global batch (config.batch), the gradients are averaged across them during
+// backward (dist::GradReducer), and every decision (clipping, a NaN stop, a stop request) is
+// taken on reduced values, so all ranks stay in step. Rank 0 alone prints and writes the run
+// folder; a checkpoint holds no rank-specific state, so a run resumes with any number of ranks.
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -15,6 +21,8 @@
 #include <ostream>
 #include <string>
 
+#include "dist/communicator.h"
+#include "dist/reducer.h"
 #include "models/soft.h"
 #include "nn/optim/ema.h"
 #include "nn/optim/optimizer.h"
@@ -33,6 +41,8 @@ struct TrainerOptions {
   bool terminal = false;        // redraw the progress line in place
   // Checked after every optimiser step: when set, the run checkpoints and stops (e.g. on SIGINT).
   const std::atomic<bool>* stop_requested = nullptr;
+  // The job's processes (dist::world()), or nullptr to train alone.
+  dist::Communicator* comm = nullptr;
 };
 
 struct RunSummary {
@@ -42,6 +52,7 @@ struct RunSummary {
   double best_top1 = -1;
   std::string best_source;
   double seconds = 0;
+  double allreduce_wait_seconds = 0;  // data-parallel runs: time backward's end waited for gradients
 };
 
 class Trainer {
@@ -65,6 +76,10 @@ class Trainer {
  private:
   Trainer(TrainConfig config, models::SoftConfig model_config, std::string run_dir, const TrainerOptions& options);
   void restore(const Checkpoint& checkpoint);
+  void join_ranks();  // the same start on every rank: rank 0's weights, per-rank random streams
+  bool is_writer() const { return rank_ == 0; }
+  // Sums `values` over the ranks (a no-op alone).
+  void sum_over_ranks(std::vector<double>& values);
   // Trains the rest of the current epoch; false when a stop was requested (after checkpointing).
   bool train_epoch();
   // One optimiser step over `micro_batches` accumulated batches.
@@ -78,6 +93,7 @@ class Trainer {
 
   TrainConfig config_;
   models::SoftConfig model_config_;
+  int rank_ = 0, world_size_ = 1;
   RunFolder folder_;
   TrainerOptions options_;
   Device device_;
@@ -85,6 +101,7 @@ class Trainer {
   std::unique_ptr<models::SoftModel> model_, ema_model_;
   std::unique_ptr<nn::optim::ModelEma> ema_;
   std::unique_ptr<nn::optim::Optimizer> optimizer_;
+  std::unique_ptr<dist::GradReducer> reducer_;  // data-parallel runs only
   nn::optim::CosineSchedule schedule_;
   int64_t batches_per_epoch_ = 0, steps_per_epoch_ = 0;
   TrainerState state_;
@@ -92,6 +109,7 @@ class Trainer {
   std::unique_ptr<Progress> progress_;
   std::chrono::steady_clock::time_point start_time_, window_start_;
   int64_t last_checkpoint_step_ = -1;  // -1: none written or restored
+  bool stop_requested_ = false;        // by any rank, as of the last step
   double last_lr_ = 0, last_loss_ = 0;
 };
 
