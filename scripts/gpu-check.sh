@@ -37,9 +37,11 @@ if [ -z "$PREBUILT" ]; then
   step "build" 600 cmake --build $BUILD -j "$JOBS" --target soft_tests gpu_bench soft_cli
   TESTS=$BUILD/tests/soft_tests
   BENCH=$BUILD/bench/gpu_bench
+  SOFT=$BUILD/soft
 else
   TESTS=$PREBUILT/soft_tests
   BENCH=$PREBUILT/gpu_bench
+  SOFT=$PREBUILT/soft
 fi
 
 step "CUDA tests" 240 $TESTS --test-case='cuda:*'
@@ -51,6 +53,13 @@ step "bench: torch train soft_tiny" 120 sh -c "python3 bench/torch_soft_gpu.py t
 step "profile: soft_tiny step kernels" 120 sh -c "SOFT_PROFILE_KERNELS=1 $BENCH train --model soft_tiny --img 224 --batch 128 --steps 2"
 step "bench: soft.cpp attention sweep" 120 sh -c "$BENCH attn --tokens 1024,4096,16384,65536 | tee -a $bench"
 step "bench: torch attention sweep" 120 sh -c "python3 bench/torch_soft_gpu.py attn --tokens 1024,4096,16384,65536 | tee -a $bench"
+# Data parallelism on the GPU (docs/DISTRIBUTED.md): the NCCL path with one rank against no data
+# parallelism, when the machine has mpirun and the binary was built with MPI.
+if command -v mpirun >/dev/null && ldd "$SOFT" 2>/dev/null | grep -q libmpi; then
+  step "bench: NCCL one rank vs alone" 240 sh -c "SOFT=$SOFT bash bench/dist_side_by_side.sh cuda | tee -a $bench"
+else
+  summary+=("bench: NCCL one rank vs alone        SKIP (no mpirun, or soft built without MPI)")
+fi
 
 if command -v compute-sanitizer >/dev/null; then
   # The whole-model test is covered by the short training run below, which is faster under memcheck.

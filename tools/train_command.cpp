@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <csignal>
 #include <iostream>
 #include <ostream>
@@ -111,8 +112,11 @@ int train_run(const Args& args, std::ostream& out, dist::Communicator* comm) {
   if (summary.best_top1 >= 0)
     line += "; best " + train::format_percent(summary.best_top1) + (summary.best_source == "ema" ? " (EMA)" : "") + " in " +
             trainer->folder().best();
-  if (comm && comm->size() > 1)
-    line += "; " + train::format_duration(summary.allreduce_wait_seconds) + " waiting for gradient all-reduces";
+  if (comm) {
+    char wait[64];
+    std::snprintf(wait, sizeof wait, "; %.2f s waiting for gradient all-reduces", summary.allreduce_wait_seconds);
+    line += wait;
+  }
   if (!comm || comm->rank() == 0) out << line << "\n";
   return kExitOk;
 }
