@@ -38,7 +38,8 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     NoGradGuard no_grad;
     fill_(num_batches_tracked, num_batches_tracked.item() + 1);
   }
-  if (sync && is_training()) return dist::sync_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps, *sync);
+  if (sync && is_training())
+    return dist::sync_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps, *sync);
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 

@@ -92,7 +92,8 @@ TEST_CASE("grad reducer: a parameter without a gradient counts as zero; misuse i
   reducer.finish();
   CHECK(used.grad().to_vector() == std::vector<double>{2, 2, 2});
   CHECK(unused.grad().to_vector() == std::vector<double>{0, 0});
-  CHECK_THROWS_WITH_AS(dist::GradReducer({used, ones({2}, DType::Float64)}, world), doctest::Contains("float64"), Error);
+  CHECK_THROWS_WITH_AS(dist::GradReducer({used, ones({2}, DType::Float64)}, world), doctest::Contains("float64"),
+                       Error);
 }
 
 FORWARD_CHECK(all_reduce_sum) {

@@ -98,8 +98,8 @@ TEST_CASE("loader: drop_last drops the short final batch") {
 
 TEST_CASE("loader: order is a function of seed and epoch only") {
   Dataset ds = index_dataset(40);
-  DataLoader a(ds, {.batch_size = 8, .shuffle = true, .seed = 11}), b(ds, {.batch_size = 8, .shuffle = true, .seed = 11});
-  DataLoader c(ds, {.batch_size = 8, .shuffle = true, .seed = 12});
+  const LoaderOptions seed11{.batch_size = 8, .shuffle = true, .seed = 11};
+  DataLoader a(ds, seed11), b(ds, seed11), c(ds, {.batch_size = 8, .shuffle = true, .seed = 12});
   a.start_epoch(0);
   a.next();  // consuming part of an epoch must not change the next one
   a.start_epoch(3);
@@ -118,7 +118,8 @@ TEST_CASE("loader: identical batches for 1, 2 and 4 workers, with a random trans
   Dataset ds = index_dataset(37);
   std::vector<Epoch> runs;
   for (int workers : {1, 2, 4}) {
-    DataLoader dl(ds, {.batch_size = 4, .shuffle = true, .seed = 5, .workers = workers, .prefetch = workers == 4 ? 1 : 3});
+    const int prefetch = workers == 4 ? 1 : 3;
+    DataLoader dl(ds, {.batch_size = 4, .shuffle = true, .seed = 5, .workers = workers, .prefetch = prefetch});
     dl.set_transform(noisy);
     dl.start_epoch(2);
     runs.push_back(collect(dl));

@@ -135,7 +135,8 @@ int train_command(const Args& args, std::ostream& out) {
     throw;
   } catch (const std::exception& e) {
     // The other ranks wait in a collective for this one: end the whole job, naming the rank.
-    std::cerr << "soft: error: rank " << comm->rank() << " of " << comm->size() << ": " << e.what() << std::endl;
+    std::cerr << "soft: error: rank " << comm->rank() << " of " << comm->size() << ": " << e.what()
+              << std::endl;
     dist::abort_world(kExitError);
   }
 }

@@ -32,7 +32,8 @@ EvalResult evaluate(nn::Module& model, data::DataLoader& loader, Device device, 
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
     if (batch->labels.numel() == 0) continue;  // this rank's share of a short last batch
-    Tensor logits = model.forward(to_dtype(batch->images, dtype).to(device)).to(Device::cpu());  // [B, K]
+    Tensor x = to_dtype(batch->images, dtype).to(device);  // [B, C, H, W]
+    Tensor logits = model.forward(x).to(Device::cpu());    // [B, K]
     const int64_t b = batch->labels.size(0);
     loss_sum += cross_entropy(logits, batch->labels).item() * static_cast<double>(b);
     count_correct(logits, batch->labels, top1, top5);
@@ -41,7 +42,8 @@ EvalResult evaluate(nn::Module& model, data::DataLoader& loader, Device device, 
   if (comm) {
     Tensor counts = Tensor::empty({4}, DType::Float64);  // top-1, top-5, loss sum, images
     double* c = counts.data<double>();
-    c[0] = static_cast<double>(top1), c[1] = static_cast<double>(top5), c[2] = loss_sum, c[3] = static_cast<double>(r.images);
+    c[0] = static_cast<double>(top1), c[1] = static_cast<double>(top5);
+    c[2] = loss_sum, c[3] = static_cast<double>(r.images);
     comm->all_reduce_sum_(counts);
     top1 = static_cast<int64_t>(c[0]), top5 = static_cast<int64_t>(c[1]), loss_sum = c[2];
     r.images = static_cast<int64_t>(c[3]);

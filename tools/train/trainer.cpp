@@ -10,8 +10,8 @@
 #include "core/atomic_file.h"
 #include "core/parallel.h"
 #include "core/safetensors.h"
-#include "nn/optim/clip.h"
 #include "nn/layers.h"
+#include "nn/optim/clip.h"
 #include "nn/optim/mixup.h"
 #include "nn/state.h"
 #include "ops/autocast.h"
@@ -70,8 +70,9 @@ Trainer::Trainer(TrainConfig config, models::SoftConfig model_config, std::strin
     rank_ = options_.comm->rank();
     world_size_ = options_.comm->size();
   }
-  SOFT_CHECK(config_.batch % world_size_ == 0, "'batch' = ", config_.batch, " (the global batch) cannot be split evenly "
-             "over ", world_size_, " processes; make it a multiple of the number of ranks");
+  SOFT_CHECK(config_.batch % world_size_ == 0, "'batch' = ", config_.batch,
+             " (the global batch) cannot be split evenly over ", world_size_,
+             " processes; make it a multiple of the number of ranks");
   config_.dist.world_size = world_size_;
   config_.json["dist"]["world_size"] = world_size_;
   if (const int threads = threads_per_rank(config_, options_.comm); threads > 0) set_num_threads(threads);
@@ -109,8 +110,8 @@ Trainer::Trainer(TrainConfig config, models::SoftConfig model_config, std::strin
   state_.rng_seed = default_generator().seed;
   state_.rng_offset = default_generator().offset;
   default_generator().seed = rank_seed(state_.rng_seed, rank_);
-  if (options_.out && is_writer()) progress_ = std::make_unique<Progress>(*options_.out, options_.terminal, config_.epochs,
-                                                           steps_per_epoch_);
+  if (options_.out && is_writer())
+    progress_ = std::make_unique<Progress>(*options_.out, options_.terminal, config_.epochs, steps_per_epoch_);
 }
 
 std::unique_ptr<Trainer> Trainer::start(const TrainConfig& config, const std::string& run_dir, bool overwrite,
@@ -386,7 +387,8 @@ void Trainer::evaluate_and_save(RunSummary& summary) {
   // latest.safetensors goes last: it commits the evaluation. A run killed before it resumes from
   // the previous checkpoint and evaluates again, rewriting the curves and the best checkpoint;
   // saved first, a kill before best.safetensors was written would lose that best for good.
-  if (is_writer()) write_file_atomic(folder_.curves(), curves_svg(read_metrics(folder_.metrics()), config_.name));
+  if (is_writer())
+    write_file_atomic(folder_.curves(), curves_svg(read_metrics(folder_.metrics()), config_.name));
   if (improved) save(folder_.best());
   save(folder_.latest());
 }
