@@ -10,7 +10,7 @@ namespace soft::data {
 
 namespace {
 
-// splitmix64 finaliser: a bijective mixer, so distinct (seed, epoch, batch) give unrelated seeds.
+// splitmix64 finaliser: a bijective mixer, so distinct (seed, epoch, position) give unrelated seeds.
 uint64_t mix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;

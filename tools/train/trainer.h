@@ -4,7 +4,7 @@
 // checkpoints and curves along the way (docs/TRAINING.md).
 //
 // Reproducibility: every random draw comes from seeded Philox generators. The loader's order and
-// transforms depend only on (seed, epoch, batch); dropout, drop-path and mixup draw from the
+// transforms depend only on (seed, epoch, sample position); dropout, drop-path and mixup draw from the
 // default generator, whose (seed, offset) goes into each checkpoint with the position in the
 // data. Checkpoints are written between optimiser steps, so on the CPU (same thread count) a
 // resumed run computes bit for bit what the uninterrupted run computes.
