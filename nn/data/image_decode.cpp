@@ -7,6 +7,7 @@
 #include <png.h>
 // clang-format on
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstring>
 #include <filesystem>
@@ -53,9 +54,24 @@ void jpeg_message(j_common_ptr cinfo, int level) {
   if (level < 0 && (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER)) jpeg_fail(cinfo);
 }
 
+// Pillow's reading of a CMYK JPEG: the samples are taken as Adobe's inverted CMYK (Pillow's
+// rawmode "CMYK;I"), then converted as its cmyk2rgb does: R = (255 - K) (1 - C / 255), in
+// integers rounded as Pillow's MULDIV255.
+void cmyk_to_rgb(const uint8_t* cmyk, uint8_t* rgb, int64_t width) {
+  auto muldiv255 = [](int a, int b) {
+    const int t = a * b + 128;
+    return ((t >> 8) + t) >> 8;
+  };
+  for (int64_t x = 0; x < width; ++x, cmyk += 4, rgb += 3) {
+    const int nk = cmyk[3];  // 255 - K, K being the inverted sample
+    for (int c = 0; c < 3; ++c) rgb[c] = static_cast<uint8_t>(std::clamp(nk - muldiv255(255 - cmyk[c], nk), 0, 255));
+  }
+}
+
 // Returns an empty string on success, else libjpeg's message. No C++ object with a destructor
-// lives in this frame across setjmp; `out` belongs to the caller.
-std::string decode_jpeg(const std::string& path, const std::vector<uint8_t>& bytes, Image& out) {
+// lives in this frame across setjmp; `out` and `cmyk_row` (scratch) belong to the caller.
+std::string decode_jpeg(const std::string& path, const std::vector<uint8_t>& bytes, Image& out,
+                        std::vector<uint8_t>& cmyk_row) {
   jpeg_decompress_struct cinfo;
   JpegError err;
   cinfo.err = jpeg_std_error(&err.mgr);
@@ -69,7 +85,9 @@ std::string decode_jpeg(const std::string& path, const std::vector<uint8_t>& byt
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&cinfo, TRUE);
-  cinfo.out_color_space = JCS_RGB;
+  // CMYK and YCCK files (libjpeg turns YCCK into CMYK) are read as CMYK and converted below.
+  const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+  cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
   if (uint64_t{cinfo.image_width} * cinfo.image_height > kMaxImagePixels || cinfo.image_width == 0) {
     const uint64_t w = cinfo.image_width, h = cinfo.image_height;
     jpeg_destroy_decompress(&cinfo);
@@ -82,10 +100,13 @@ std::string decode_jpeg(const std::string& path, const std::vector<uint8_t>& byt
   // on its first rows without the whole buffer ever being written.
   const size_t row_bytes = static_cast<size_t>(out.width) * 3;
   out.rgb.reserve(row_bytes * static_cast<size_t>(out.height));
+  cmyk_row.resize(cmyk ? static_cast<size_t>(out.width) * 4 : 0);
   while (cinfo.output_scanline < cinfo.output_height) {
     out.rgb.resize(out.rgb.size() + row_bytes);
-    JSAMPROW row = out.rgb.data() + static_cast<size_t>(cinfo.output_scanline) * row_bytes;
+    uint8_t* rgb = out.rgb.data() + static_cast<size_t>(cinfo.output_scanline) * row_bytes;
+    JSAMPROW row = cmyk ? cmyk_row.data() : rgb;
     jpeg_read_scanlines(&cinfo, &row, 1);
+    if (cmyk) cmyk_to_rgb(cmyk_row.data(), rgb, out.width);
   }
   jpeg_finish_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
@@ -176,7 +197,8 @@ Image decode_image(const std::string& path) {
   Image out;
   std::string failure;
   if (bytes.size() >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff) {
-    failure = decode_jpeg(path, bytes, out);
+    std::vector<uint8_t> cmyk_row;
+    failure = decode_jpeg(path, bytes, out, cmyk_row);
     SOFT_CHECK(failure.empty(), "decode_image: ", path, ": corrupt or truncated JPEG (", failure, ")");
   } else if (bytes.size() >= 8 && std::memcmp(bytes.data(), kPng, 8) == 0) {
     failure = decode_png(path, bytes, out);

@@ -17,7 +17,8 @@ struct Image {
 };
 
 // Grey, palette and alpha PNGs become RGB (alpha dropped), 16-bit samples are cut to 8 bits;
-// grey and CMYK-free JPEGs are converted to RGB by libjpeg.
+// grey JPEGs are converted to RGB by libjpeg, CMYK and YCCK JPEGs as Pillow converts them
+// (Adobe's inverted CMYK). EXIF orientation is ignored, as by Pillow's Image.open.
 Image decode_image(const std::string& path);
 
 }  // namespace soft::data

@@ -1,5 +1,7 @@
 #include "tools/train/data_setup.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "nn/data/cifar.h"
@@ -163,6 +165,7 @@ void make_folder(const TrainConfig& c, bool with_train, TrainData& d) {
   SOFT_CHECK(d.mean.size() == 3, "data.mean/std have ", d.mean.size(), " values but folder images have 3 channels");
   data::Transform eval_t;
   eval_t.size = c.data.image_size;
+  eval_t.interpolation = data::parse_interpolation(c.augmentation.interpolation);
   std::copy(d.mean.begin(), d.mean.end(), eval_t.mean.begin());
   std::copy(d.std.begin(), d.std.end(), eval_t.std.begin());
   const int workers = static_cast<int>(c.data.workers);
@@ -178,6 +181,15 @@ void make_folder(const TrainConfig& c, bool with_train, TrainData& d) {
     train_t.train = true;
     train_t.scale_min = c.augmentation.scale_min;
     train_t.hflip = c.augmentation.hflip;
+    if (!c.augmentation.auto_augment.empty()) {
+      // timm fills what geometric ops uncover with the dataset mean as 8-bit RGB.
+      data::pil::Rgb fill{};
+      for (int ch = 0; ch < 3; ++ch) fill[ch] = static_cast<uint8_t>(std::min(255.0, std::nearbyint(255.0 * d.mean[ch])));
+      train_t.rand_augment = data::parse_rand_augment(c.augmentation.auto_augment, fill);
+    } else {
+      const double j = c.augmentation.color_jitter;
+      train_t.color_jitter = {j, j, j};
+    }
     data::SampleSource train_src = folder_source(train, train_t, c.data.train_limit, "train");
     d.train.size = train_src.size;
     d.train.loader = std::make_unique<data::DataLoader>(train_src, c.batch, true, true, c.seed, workers);

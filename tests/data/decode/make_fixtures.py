@@ -1,0 +1,44 @@
+#!/usr/bin/python3
+"""Writes the real-world image files of tests/test_image_decode_files.cpp and what Pillow makes of
+them (Image.open(f).convert("RGB"), the loader of torchvision's ImageFolder), as raw 8-bit RGB:
+
+  cmyk.jpg        a CMYK JPEG (Adobe marker, inverted samples, as ImageNet's few dozen)
+  png_named.JPEG  a PNG file under a JPEG name (ImageNet has one)
+  exif_rot6.jpg   a JPEG whose EXIF says "rotate 90": Pillow ignores it unless asked
+  <name>.rgb      Pillow's pixels for each; sizes in sizes.json
+
+Needs Pillow (Debian's python3-pil). Usage: /usr/bin/python3 tests/data/decode/make_fixtures.py
+"""
+import io
+import json
+from pathlib import Path
+
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+
+
+def pattern(w, h, mode="RGB"):
+    img = Image.new("RGB", (w, h))
+    img.putdata([((x * 23) % 256, (y * 31) % 256, ((x + y) * 11) % 256) for y in range(h) for x in range(w)])
+    return img.convert(mode)
+
+
+def main():
+    sizes = {}
+    pattern(24, 16, "CMYK").save(HERE / "cmyk.jpg", quality=95)
+    buf = io.BytesIO()
+    pattern(10, 7).save(buf, format="PNG")
+    (HERE / "png_named.JPEG").write_bytes(buf.getvalue())
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 CW to display
+    pattern(20, 12).save(HERE / "exif_rot6.jpg", quality=95, exif=exif.tobytes())
+    for name in ("cmyk.jpg", "png_named.JPEG", "exif_rot6.jpg"):
+        img = Image.open(HERE / name).convert("RGB")
+        (HERE / (name.split(".")[0] + ".rgb")).write_bytes(img.tobytes())
+        sizes[name] = list(img.size)
+    (HERE / "sizes.json").write_text(json.dumps(sizes, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
