@@ -81,6 +81,7 @@ Image affine(const Image& img, const std::array<double, 6>& m, const Rgb& fill) 
   out.height = h;
   out.rgb.resize(img.rgb.size());
   auto clamp = [](int64_t v, int64_t n) { return v < 0 ? 0 : v < n ? v : n - 1; };
+  const uint8_t* in = img.rgb.data();
   for (int64_t y = 0; y < h; ++y)
     for (int64_t x = 0; x < w; ++x) {
       uint8_t* o = &out.rgb[(y * w + x) * 3];
@@ -93,15 +94,24 @@ Image affine(const Image& img, const std::array<double, 6>& m, const Rgb& fill) 
       xin -= 0.5, yin -= 0.5;
       const auto x0 = static_cast<int64_t>(std::floor(xin)), y0 = static_cast<int64_t>(std::floor(yin));
       const double dx = xin - static_cast<double>(x0), dy = yin - static_cast<double>(y0);
-      int64_t cols[4], rows[4];
-      for (int k = 0; k < 4; ++k) cols[k] = clamp(x0 - 1 + k, w) * 3, rows[k] = clamp(y0 - 1 + k, h) * w * 3;
-      for (int c = 0; c < 3; ++c) {
-        double v[4];
+      // The 4 x 4 neighbourhood, edge-clamped: [row][column][channel].
+      double v[4][4][3];
+      if (x0 >= 1 && x0 + 2 < w && y0 >= 1 && y0 + 2 < h) {
         for (int r = 0; r < 4; ++r) {
-          const uint8_t* row = &img.rgb[rows[r] + c];
-          v[r] = cubic(row[cols[0]], row[cols[1]], row[cols[2]], row[cols[3]], dx);
+          const uint8_t* p = in + ((y0 - 1 + r) * w + x0 - 1) * 3;
+          for (int k = 0; k < 4; ++k)
+            for (int c = 0; c < 3; ++c) v[r][k][c] = p[k * 3 + c];
         }
-        const double s = cubic(v[0], v[1], v[2], v[3], dy);
+      } else {
+        for (int r = 0; r < 4; ++r)
+          for (int k = 0; k < 4; ++k)
+            for (int c = 0; c < 3; ++c) v[r][k][c] = in[(clamp(y0 - 1 + r, h) * w + clamp(x0 - 1 + k, w)) * 3 + c];
+      }
+      double rows[4][3];  // each row's cubic along x, per channel (12 independent evaluations)
+      for (int r = 0; r < 4; ++r)
+        for (int c = 0; c < 3; ++c) rows[r][c] = cubic(v[r][0][c], v[r][1][c], v[r][2][c], v[r][3][c], dx);
+      for (int c = 0; c < 3; ++c) {
+        const double s = cubic(rows[0][c], rows[1][c], rows[2][c], rows[3][c], dy);
         o[c] = s <= 0.0 ? 0 : s >= 255.0 ? 255 : static_cast<uint8_t>(s);
       }
     }

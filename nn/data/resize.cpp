@@ -55,7 +55,7 @@ Coeffs coeffs(Interpolation f, int64_t n, int64_t out, int64_t first, int64_t co
   return c;
 }
 
-inline uint8_t clip8(int64_t v) {
+inline uint8_t clip8(int32_t v) {
   v >>= kPrecisionBits;
   return static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
 }
@@ -81,15 +81,24 @@ Image resize_crop(const Image& img, const ResizeRequest& r) {
   // Rows of the crop the vertical pass reads: [row0, row1).
   const int64_t row0 = cy.start.front(), row1 = cy.start.back() + cy.taps.back();
   // Horizontal pass: tmp [row1 - row0, win_w, 3], rounded to 8 bits as Pillow's intermediate.
+  // Accumulators are int32 as Pillow's (|sum| < 2^31: weights sum to 2^22, samples < 2^8, and
+  // the negative lobes of the cubic stay small); every output runs ksize taps (zero-padded).
   std::vector<uint8_t> tmp(static_cast<size_t>((row1 - row0) * r.win_w * 3));
+  const int64_t kx = cx.ksize;
+  std::vector<int64_t> first_x(cx.start);  // clamp so the padded taps stay inside the crop row
+  for (int64_t o = 0; o < r.win_w; ++o) first_x[o] = std::min(first_x[o], std::max<int64_t>(0, r.w - kx));
+  std::vector<int32_t> kkx(cx.kk.size(), 0);  // the weights shifted to match first_x
+  for (int64_t o = 0; o < r.win_w; ++o)
+    for (int64_t t = 0; t < cx.taps[o]; ++t) kkx[o * kx + cx.start[o] - first_x[o] + t] = cx.kk[o * kx + t];
+  const int64_t taps_x = std::min(kx, r.w);
   for (int64_t y = row0; y < row1; ++y) {
     const uint8_t* src = &img.rgb[static_cast<size_t>(((r.y0 + y) * img.width + r.x0) * 3)];
     uint8_t* dst = &tmp[static_cast<size_t>((y - row0) * r.win_w * 3)];
     for (int64_t o = 0; o < r.win_w; ++o) {
-      const int32_t* k = &cx.kk[o * cx.ksize];
-      const uint8_t* s = src + cx.start[o] * 3;
-      int64_t a0 = 1 << (kPrecisionBits - 1), a1 = a0, a2 = a0;
-      for (int64_t t = 0; t < cx.taps[o]; ++t, s += 3) a0 += s[0] * k[t], a1 += s[1] * k[t], a2 += s[2] * k[t];
+      const int32_t* k = &kkx[o * kx];
+      const uint8_t* s = src + first_x[o] * 3;
+      int32_t a0 = 1 << (kPrecisionBits - 1), a1 = a0, a2 = a0;
+      for (int64_t t = 0; t < taps_x; ++t) a0 += s[3 * t] * k[t], a1 += s[3 * t + 1] * k[t], a2 += s[3 * t + 2] * k[t];
       dst[o * 3] = clip8(a0), dst[o * 3 + 1] = clip8(a1), dst[o * 3 + 2] = clip8(a2);
     }
   }
@@ -99,14 +108,15 @@ Image resize_crop(const Image& img, const ResizeRequest& r) {
   out.height = r.win_h;
   out.rgb.resize(static_cast<size_t>(r.win_w * r.win_h * 3));
   const int64_t row_len = r.win_w * 3;
-  std::vector<int64_t> acc(static_cast<size_t>(row_len));
+  std::vector<int32_t> acc(static_cast<size_t>(row_len));
   for (int64_t o = 0; o < r.win_h; ++o) {
-    std::fill(acc.begin(), acc.end(), int64_t{1} << (kPrecisionBits - 1));
+    std::fill(acc.begin(), acc.end(), int32_t{1} << (kPrecisionBits - 1));
     const int32_t* k = &cy.kk[o * cy.ksize];
     for (int64_t t = 0; t < cy.taps[o]; ++t) {
       const uint8_t* s = &tmp[static_cast<size_t>((cy.start[o] + t - row0) * row_len)];
-      const int64_t kt = k[t];
-      for (int64_t i = 0; i < row_len; ++i) acc[i] += s[i] * kt;
+      const int32_t kt = k[t];
+      int32_t* a = acc.data();
+      for (int64_t i = 0; i < row_len; ++i) a[i] += s[i] * kt;
     }
     uint8_t* dst = &out.rgb[static_cast<size_t>(o * row_len)];
     for (int64_t i = 0; i < row_len; ++i) dst[i] = clip8(acc[i]);
