@@ -4,9 +4,11 @@
 // whose IDCT may differ between libjpeg builds.
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
+#include "core/error.h"
 #include "nn/data/image_decode.h"
 
 using namespace soft::data;
@@ -48,4 +50,82 @@ TEST_CASE("decode_image: a PNG named .JPEG is read by its magic bytes") {
 
 TEST_CASE("decode_image: EXIF orientation is ignored, as Pillow does") {
   check_like_pillow("exif_rot6.jpg", "exif_rot6.rgb", 20, 12, 1);
+}
+
+TEST_CASE("decode_image_region: the rows and columns of a box are those of the whole decode") {
+  const std::string file = kDir + "region.jpg";
+  const Image whole = decode_image(file);
+  REQUIRE(whole.width == 96);
+  REQUIRE(whole.height == 64);
+  int64_t seen_w = 0, seen_h = 0;
+  const DecodedRegion d = decode_image_region(file, [&](int64_t w, int64_t h) {
+    seen_w = w, seen_h = h;
+    return DecodeRequest{37, 21, 30, 25, 0, 0};  // full resolution
+  });
+  CHECK(seen_w == 96);
+  CHECK(seen_h == 64);
+  CHECK(d.scale == 1);
+  CHECK(d.source_width == 96);
+  CHECK(d.y0 == 21);
+  CHECK(d.pixels.height == 25);
+  CHECK(d.x0 <= 37);  // widened to whole iMCUs
+  CHECK(d.x0 + d.pixels.width >= 67);
+  CHECK(d.pixels.width < 96);
+  // Inside the box the pixels are the whole decode's (the cropped edges, whose chroma is upsampled
+  // without neighbours, lie outside it).
+  int max_diff = 0;
+  for (int64_t y = 0; y < 25; ++y)
+    for (int64_t x = 37; x < 67; ++x)
+      for (int c = 0; c < 3; ++c)
+        max_diff = std::max(max_diff, std::abs(int{d.pixels.rgb[(y * d.pixels.width + x - d.x0) * 3 + c]} -
+                                               int{whole.rgb[((21 + y) * 96 + x) * 3 + c]}));
+  CHECK(max_diff == 0);
+}
+
+TEST_CASE("decode_image_region: DCT scaling while the box stays at least the size asked") {
+  const std::string file = kDir + "region.jpg";
+  auto scale_for = [&](int64_t min_w, int64_t min_h) {
+    return decode_image_region(file, [&](int64_t w, int64_t h) { return DecodeRequest{0, 0, w, h, min_w, min_h}; });
+  };
+  CHECK(scale_for(0, 0).scale == 1);
+  CHECK(scale_for(60, 40).scale == 1);
+  CHECK(scale_for(40, 30).scale == 2);
+  const DecodedRegion quarter = scale_for(16, 16);  // 96 / 4 = 24 >= 16, 64 / 4 = 16 >= 16; 1/8 is too small
+  CHECK(quarter.scale == 4);
+  CHECK(quarter.pixels.width == 24);
+  CHECK(quarter.pixels.height == 16);
+  // The scaled decode is the image at lower resolution: close to the mean of each 4 x 4 block.
+  const Image whole = decode_image(file);
+  double total = 0;
+  for (int64_t y = 0; y < 16; ++y)
+    for (int64_t x = 0; x < 24; ++x)
+      for (int c = 0; c < 3; ++c) {
+        double mean = 0;
+        for (int dy = 0; dy < 4; ++dy)
+          for (int dx = 0; dx < 4; ++dx) mean += whole.rgb[((y * 4 + dy) * 96 + x * 4 + dx) * 3 + c] / 16.0;
+        total += std::abs(mean - quarter.pixels.rgb[(y * 24 + x) * 3 + c]);
+      }
+  CHECK(total / (16 * 24 * 3) < 12.0);
+}
+
+TEST_CASE("decode_image_region: bad files fail as in decode_image, naming the file") {
+  const std::string bad = std::string(SOFT_SOURCE_DIR) + "/tests/data/bad/image/";
+  for (const auto& entry : std::filesystem::directory_iterator(bad)) {
+    const std::string path = entry.path().string();
+    if (entry.path().filename() == "tall_1x1000000.png") continue;  // valid (test_bad_files.cpp)
+    INFO(path);
+    std::string whole_error, region_error;
+    try {
+      decode_image(path);
+    } catch (const soft::Error& e) {
+      whole_error = e.what();
+    }
+    try {
+      decode_image_region(path, [](int64_t w, int64_t h) { return DecodeRequest{0, 0, w, h, 8, 8}; });
+    } catch (const soft::Error& e) {
+      region_error = e.what();
+    }
+    CHECK(!whole_error.empty());
+    CHECK(region_error.find(path) != std::string::npos);
+  }
 }

@@ -101,37 +101,50 @@ std::pair<Tensor, int64_t> ImageFolder::load(int64_t index, const Transform& t, 
   SOFT_CHECK(t.scale_min > 0 && t.scale_min <= 1 && t.ratio_min > 0 && t.ratio_min <= t.ratio_max,
              "ImageFolder: bad transform scale_min ", t.scale_min, " / ratio [", t.ratio_min, ", ", t.ratio_max, "]");
   for (int c = 0; c < 3; ++c) SOFT_CHECK(t.std[c] > 0, "ImageFolder: std[", c, "] = ", t.std[c], " must be positive");
-  const Image img = decode_image(file);
   const int64_t s = t.size;
   ResizeRequest r;
   r.interpolation = t.interpolation;
-  Image crop;  // [s, s, 3]
-  if (t.train) {
-    const Box b = random_resized_crop(img.height, img.width, t, gen);
-    r.x0 = static_cast<int64_t>(b.x0), r.y0 = static_cast<int64_t>(b.y0);
+  Box b{};
+  int64_t out_w = s, out_h = s;  // the size the whole box is resized to
+  // The crop is drawn from the header's size; then only its rows and columns are decoded, at 1/2,
+  // 1/4 or 1/8 scale when it stays at least the output's size there.
+  DecodedRegion d = decode_image_region(file, [&](int64_t width, int64_t height) {
+    if (t.train) {
+      b = random_resized_crop(height, width, t, gen);
+    } else {
+      // Shorter side to floor(s / 0.875), the longer one scaled alike and truncated (torchvision's
+      // Resize), then the centre s x s (CenterCrop, Python's round half to even).
+      const auto shorter = static_cast<int64_t>(std::floor(static_cast<double>(s) / 0.875));
+      const bool wide = width >= height;
+      const auto longer = static_cast<int64_t>(static_cast<double>(shorter) * static_cast<double>(wide ? width : height) /
+                                               static_cast<double>(wide ? height : width));
+      out_h = wide ? shorter : longer, out_w = wide ? longer : shorter;
+      b = {0, 0, static_cast<double>(width), static_cast<double>(height)};
+    }
+    return DecodeRequest{static_cast<int64_t>(b.x0), static_cast<int64_t>(b.y0), static_cast<int64_t>(b.w),
+                         static_cast<int64_t>(b.h), out_w, out_h};
+  });
+  const Image& img = d.pixels;
+  if (d.scale == 1) {  // the box is whole pixels of the decoded part: torchvision's crop, exactly
+    r.x0 = static_cast<int64_t>(b.x0) - d.x0, r.y0 = static_cast<int64_t>(b.y0) - d.y0;
     r.w = static_cast<int64_t>(b.w), r.h = static_cast<int64_t>(b.h);
-    r.out_w = r.out_h = r.win_w = r.win_h = s;
-    crop = resize_crop(img, r);
+  } else {
+    const double k = d.scale;
+    r.w = img.width, r.h = img.height;
+    r.box_x = std::max(0.0, b.x0 / k - static_cast<double>(d.x0)), r.box_w = std::min(b.w / k, static_cast<double>(r.w) - r.box_x);
+    r.box_y = std::max(0.0, b.y0 / k - static_cast<double>(d.y0)), r.box_h = std::min(b.h / k, static_cast<double>(r.h) - r.box_y);
+  }
+  r.out_w = out_w, r.out_h = out_h;
+  r.win_w = r.win_h = s;
+  r.win_x = static_cast<int64_t>(std::nearbyint(static_cast<double>(out_w - s) / 2.0));
+  r.win_y = static_cast<int64_t>(std::nearbyint(static_cast<double>(out_h - s) / 2.0));
+  Image crop = resize_crop(img, r);  // [s, s, 3]
+  if (t.train) {
     if (t.hflip && draw(gen, 1)[0] < 0.5) flip_rows(crop);
     if (t.rand_augment)
       rand_augment(crop, *t.rand_augment, gen);
     else if (t.color_jitter.brightness > 0 || t.color_jitter.contrast > 0 || t.color_jitter.saturation > 0)
       color_jitter(crop, t.color_jitter, gen);
-  } else {
-    // Shorter side to floor(s / 0.875), the longer one scaled alike and truncated (torchvision's
-    // Resize), then the centre s x s (CenterCrop, Python's round half to even): only that window
-    // of the resize is computed.
-    const auto shorter = static_cast<int64_t>(std::floor(static_cast<double>(s) / 0.875));
-    const bool wide = img.width >= img.height;
-    const double src_short = static_cast<double>(wide ? img.height : img.width);
-    const double src_long = static_cast<double>(wide ? img.width : img.height);
-    const auto longer = static_cast<int64_t>(static_cast<double>(shorter) * src_long / src_short);
-    r.out_h = wide ? shorter : longer, r.out_w = wide ? longer : shorter;
-    r.w = img.width, r.h = img.height;
-    r.win_y = static_cast<int64_t>(std::nearbyint(static_cast<double>(r.out_h - s) / 2.0));
-    r.win_x = static_cast<int64_t>(std::nearbyint(static_cast<double>(r.out_w - s) / 2.0));
-    r.win_w = r.win_h = s;
-    crop = resize_crop(img, r);
   }
   Tensor out = Tensor::empty({3, s, s}, DType::Float32);  // (pixel / 255 - mean) / std
   float* o = out.data<float>();

@@ -94,22 +94,23 @@ Image affine(const Image& img, const std::array<double, 6>& m, const Rgb& fill) 
       xin -= 0.5, yin -= 0.5;
       const auto x0 = static_cast<int64_t>(std::floor(xin)), y0 = static_cast<int64_t>(std::floor(yin));
       const double dx = xin - static_cast<double>(x0), dy = yin - static_cast<double>(y0);
-      // The 4 x 4 neighbourhood, edge-clamped: [row][column][channel].
-      double v[4][4][3];
+      // The 4 x 4 neighbourhood, edge-clamped: v[column][row * 3 + channel], so the 12 cubics along
+      // x run over contiguous lanes (vectorised).
+      double v[4][12];
       if (x0 >= 1 && x0 + 2 < w && y0 >= 1 && y0 + 2 < h) {
         for (int r = 0; r < 4; ++r) {
           const uint8_t* p = in + ((y0 - 1 + r) * w + x0 - 1) * 3;
           for (int k = 0; k < 4; ++k)
-            for (int c = 0; c < 3; ++c) v[r][k][c] = p[k * 3 + c];
+            for (int c = 0; c < 3; ++c) v[k][r * 3 + c] = p[k * 3 + c];
         }
       } else {
         for (int r = 0; r < 4; ++r)
           for (int k = 0; k < 4; ++k)
-            for (int c = 0; c < 3; ++c) v[r][k][c] = in[(clamp(y0 - 1 + r, h) * w + clamp(x0 - 1 + k, w)) * 3 + c];
+            for (int c = 0; c < 3; ++c) v[k][r * 3 + c] = in[(clamp(y0 - 1 + r, h) * w + clamp(x0 - 1 + k, w)) * 3 + c];
       }
-      double rows[4][3];  // each row's cubic along x, per channel (12 independent evaluations)
-      for (int r = 0; r < 4; ++r)
-        for (int c = 0; c < 3; ++c) rows[r][c] = cubic(v[r][0][c], v[r][1][c], v[r][2][c], v[r][3][c], dx);
+      double rows[4][3];  // each row's cubic along x, per channel
+      double* flat = &rows[0][0];
+      for (int l = 0; l < 12; ++l) flat[l] = cubic(v[0][l], v[1][l], v[2][l], v[3][l], dx);
       for (int c = 0; c < 3; ++c) {
         const double s = cubic(rows[0][c], rows[1][c], rows[2][c], rows[3][c], dy);
         o[c] = s <= 0.0 ? 0 : s >= 255.0 ? 255 : static_cast<uint8_t>(s);

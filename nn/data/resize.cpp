@@ -29,9 +29,9 @@ struct Coeffs {
   std::vector<int32_t> kk;
 };
 
-Coeffs coeffs(Interpolation f, int64_t n, int64_t out, int64_t first, int64_t count) {
+Coeffs coeffs(Interpolation f, int64_t n, double in0, double in1, int64_t out, int64_t first, int64_t count) {
   const double support0 = f == Interpolation::Bilinear ? 1.0 : 2.0;
-  const double scale = static_cast<double>(n) / static_cast<double>(out);
+  const double scale = (in1 - in0) / static_cast<double>(out);
   const double filterscale = std::max(scale, 1.0), support = support0 * filterscale, ss = 1.0 / filterscale;
   Coeffs c;
   c.ksize = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
@@ -40,7 +40,7 @@ Coeffs coeffs(Interpolation f, int64_t n, int64_t out, int64_t first, int64_t co
   c.kk.assign(static_cast<size_t>(count * c.ksize), 0);
   std::vector<double> w(c.ksize);
   for (int64_t i = 0; i < count; ++i) {
-    const double center = (static_cast<double>(first + i) + 0.5) * scale;
+    const double center = in0 + (static_cast<double>(first + i) + 0.5) * scale;
     const int64_t xmin = std::max<int64_t>(0, static_cast<int64_t>(center - support + 0.5));
     const int64_t xmax = std::min<int64_t>(n, static_cast<int64_t>(center + support + 0.5)) - xmin;
     double total = 0;
@@ -76,8 +76,15 @@ Image resize_crop(const Image& img, const ResizeRequest& r) {
                  r.win_x + r.win_w <= r.out_w && r.win_y + r.win_h <= r.out_h,
              "resize_crop: window (", r.win_x, ", ", r.win_y, ") + ", r.win_w, "x", r.win_h, " is outside the ",
              r.out_w, "x", r.out_h, " output");
-  const Coeffs cx = coeffs(r.interpolation, r.w, r.out_w, r.win_x, r.win_w);
-  const Coeffs cy = coeffs(r.interpolation, r.h, r.out_h, r.win_y, r.win_h);
+  const bool whole = r.box_w <= 0 || r.box_h <= 0;
+  SOFT_CHECK(whole || (r.box_x >= 0 && r.box_y >= 0 && r.box_x + r.box_w <= static_cast<double>(r.w) + 1e-9 &&
+                       r.box_y + r.box_h <= static_cast<double>(r.h) + 1e-9),
+             "resize_crop: box (", r.box_x, ", ", r.box_y, ") + ", r.box_w, "x", r.box_h, " is outside the ", r.w, "x",
+             r.h, " crop");
+  const double bx = whole ? 0.0 : r.box_x, by = whole ? 0.0 : r.box_y;
+  const double bw = whole ? static_cast<double>(r.w) : r.box_w, bh = whole ? static_cast<double>(r.h) : r.box_h;
+  const Coeffs cx = coeffs(r.interpolation, r.w, bx, bx + bw, r.out_w, r.win_x, r.win_w);
+  const Coeffs cy = coeffs(r.interpolation, r.h, by, by + bh, r.out_h, r.win_y, r.win_h);
   // Rows of the crop the vertical pass reads: [row0, row1).
   const int64_t row0 = cy.start.front(), row1 = cy.start.back() + cy.taps.back();
   // Horizontal pass: tmp [row1 - row0, win_w, 3], rounded to 8 bits as Pillow's intermediate.

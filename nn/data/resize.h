@@ -19,7 +19,10 @@ struct ResizeRequest {
   // The crop [x0, x0 + w) x [y0, y0 + h) of the source, in whole pixels: it acts as the image
   // being resized (torchvision crops, then resizes), so filters clamp at its edges.
   int64_t x0 = 0, y0 = 0, w = 0, h = 0;
-  int64_t out_w = 0, out_h = 0;  // the size the crop is resized to
+  // The part of the crop resized, in its pixel units (as Pillow's resize box); 0 x 0: all of it.
+  // (A crop decoded at a reduced scale maps the source box to fractional pixels.)
+  double box_x = 0, box_y = 0, box_w = 0, box_h = 0;
+  int64_t out_w = 0, out_h = 0;  // the size the box is resized to
   // The window of that output to compute: [win_x, win_x + win_w) x [win_y, win_y + win_h).
   int64_t win_x = 0, win_y = 0, win_w = 0, win_h = 0;
   Interpolation interpolation = Interpolation::Bicubic;

@@ -5,6 +5,8 @@ them (Image.open(f).convert("RGB"), the loader of torchvision's ImageFolder), as
   cmyk.jpg        a CMYK JPEG (Adobe marker, inverted samples, as ImageNet's few dozen)
   png_named.JPEG  a PNG file under a JPEG name (ImageNet has one)
   exif_rot6.jpg   a JPEG whose EXIF says "rotate 90": Pillow ignores it unless asked
+  region.jpg      a 96x64 4:2:0 JPEG for decoding parts of an image (no .rgb: checked against
+                  a whole decode by the same library)
   <name>.rgb      Pillow's pixels for each; sizes in sizes.json
 
 Needs Pillow (Debian's python3-pil). Usage: /usr/bin/python3 tests/data/decode/make_fixtures.py
@@ -33,6 +35,7 @@ def main():
     exif = Image.Exif()
     exif[0x0112] = 6  # Orientation: rotate 90 CW to display
     pattern(20, 12).save(HERE / "exif_rot6.jpg", quality=95, exif=exif.tobytes())
+    pattern(96, 64).save(HERE / "region.jpg", quality=90, subsampling=2)
     for name in ("cmyk.jpg", "png_named.JPEG", "exif_rot6.jpg"):
         img = Image.open(HERE / name).convert("RGB")
         (HERE / (name.split(".")[0] + ".rgb")).write_bytes(img.tobytes())
