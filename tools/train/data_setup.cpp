@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <iostream>
 
 #include "nn/data/cifar.h"
 #include "nn/data/crop_flip.h"
@@ -13,6 +14,19 @@
 #include "ops/ops.h"
 
 namespace soft::tools::train {
+
+void BadFiles::record(const std::string& path, const std::string& error) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++count_;
+  if (seen_.insert(path).second)
+    std::cerr << "data: skipping a bad file (data.skip_bad_files), " << seen_.size() << " so far: " << error << "\n";
+}
+
+int64_t BadFiles::count() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return count_;
+}
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -136,13 +150,30 @@ void make_in_memory(const TrainConfig& c, bool with_train, TrainData& d) {
   d.description = describe(name, d.train.size, d.test.size, d);
 }
 
-// An ImageFolder split as a loader source: each sample decoded and transformed on demand.
+// An ImageFolder split as a loader source: each sample decoded and transformed on demand. With
+// `bad` set, a file that fails is recorded and the next one in the folder's order is loaded in
+// its place (with the same generator, so the run stays reproducible).
 data::SampleSource folder_source(const std::shared_ptr<data::ImageFolder>& folder, const data::Transform& t,
-                                 int64_t limit, const std::string& name) {
+                                 int64_t limit, const std::string& name, const std::shared_ptr<BadFiles>& bad) {
   data::SampleSource s;
   s.size = limit > 0 ? std::min(limit, folder->size()) : folder->size();
   s.name = name;
-  s.load = [folder, t](int64_t i, Generator& gen) { return folder->load(i, t, gen); };
+  if (!bad) {
+    s.load = [folder, t](int64_t i, Generator& gen) { return folder->load(i, t, gen); };
+    return s;
+  }
+  const int64_t n = s.size;
+  s.load = [folder, t, bad, n, name](int64_t i, Generator& gen) {
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t index = (i + k) % n;
+      try {
+        return folder->load(index, t, gen);
+      } catch (const Error& e) {
+        bad->record(folder->path(index), e.what());
+      }
+    }
+    throw Error(detail::concat("the ", name, " split has no image that decodes (data.skip_bad_files)"));
+  };
   return s;
 }
 
@@ -169,7 +200,8 @@ void make_folder(const TrainConfig& c, bool with_train, TrainData& d) {
   std::copy(d.mean.begin(), d.mean.end(), eval_t.mean.begin());
   std::copy(d.std.begin(), d.std.end(), eval_t.std.begin());
   const int workers = static_cast<int>(c.data.workers);
-  data::SampleSource test_src = folder_source(test, eval_t, c.data.test_limit, "test");
+  if (c.data.skip_bad_files) d.bad_files = std::make_shared<BadFiles>();
+  data::SampleSource test_src = folder_source(test, eval_t, c.data.test_limit, "test", d.bad_files);
   d.test.size = test_src.size;
   d.test.loader = std::make_unique<data::DataLoader>(test_src, c.eval.batch, false, false, c.seed, workers);
   if (with_train) {
@@ -190,7 +222,7 @@ void make_folder(const TrainConfig& c, bool with_train, TrainData& d) {
       const double j = c.augmentation.color_jitter;
       train_t.color_jitter = {j, j, j};
     }
-    data::SampleSource train_src = folder_source(train, train_t, c.data.train_limit, "train");
+    data::SampleSource train_src = folder_source(train, train_t, c.data.train_limit, "train", d.bad_files);
     d.train.size = train_src.size;
     d.train.loader = std::make_unique<data::DataLoader>(train_src, c.batch, true, true, c.seed, workers);
     d.train.loader->set_transform(train_transform(c, d, false));
