@@ -4,12 +4,15 @@
 // whose IDCT may differ between libjpeg builds.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 
 #include "core/error.h"
 #include "nn/data/image_decode.h"
+#include "nn/data/image_folder.h"
+#include "tests/temp_dir.h"
 
 using namespace soft::data;
 
@@ -128,4 +131,57 @@ TEST_CASE("decode_image_region: bad files fail as in decode_image, naming the fi
     CHECK(!whole_error.empty());
     CHECK(region_error.find(path) != std::string::npos);
   }
+}
+
+TEST_CASE("image folder eval transform of a JPEG decoded at 1/2 scale stays close to timm's") {
+  // 96x64 at 16 px: Resize(18) gives 27x18, so the 96x64 image is decoded at 1/2 (48x32 >= 27x18)
+  // and resized from there. timm resizes the full image: the DCT-scaled path is close, not equal
+  // (on smooth content, as photographs mostly are; region.jpg's sawtooth pattern differs by 5.5
+  // levels on average).
+  soft::test::TempDir dir;
+  std::filesystem::create_directories(dir.file("c"));
+  std::filesystem::copy_file(kDir + "smooth.jpg", dir.file("c/smooth.jpg"));
+  const ImageFolder folder(dir.path);
+  Transform t;
+  t.size = 16;
+  t.interpolation = Interpolation::Bicubic;
+  t.mean = {0, 0, 0};
+  t.std = {1, 1, 1};
+  soft::Generator gen(0);
+  const soft::Tensor x = folder.load(0, t, gen).first;  // [3, 16, 16], pixel / 255
+  const std::vector<uint8_t> expected = read_bytes(kDir + "smooth_eval16.rgb");
+  const float* p = x.data<float>();
+  double total = 0;
+  int max_diff = 0;
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 256; ++i) {
+      const int d = std::abs(static_cast<int>(std::lround(p[c * 256 + i] * 255.0)) - int{expected[i * 3 + c]});
+      total += d;
+      max_diff = std::max(max_diff, d);
+    }
+  INFO("mean difference ", total / 768, ", max ", max_diff);
+  CHECK(total / 768 < 1.0);
+  CHECK(max_diff <= 4);
+}
+
+TEST_CASE("image folder train transform with RandAugment is a function of the generator") {
+  soft::test::TempDir dir;
+  std::filesystem::create_directories(dir.file("c"));
+  std::filesystem::copy_file(kDir + "region.jpg", dir.file("c/region.jpg"));
+  const ImageFolder folder(dir.path);
+  Transform t;
+  t.size = 24;
+  t.train = true;
+  t.interpolation = Interpolation::Bicubic;
+  t.rand_augment = parse_rand_augment("rand-m9-mstd0.5-inc1", {124, 116, 104});
+  auto run = [&](uint64_t seed) {
+    soft::Generator gen(seed);
+    const soft::Tensor x = folder.load(0, t, gen).first;
+    REQUIRE(x.shape() == soft::Shape{3, 24, 24});
+    return std::vector<float>(x.data<float>(), x.data<float>() + x.numel());
+  };
+  CHECK(run(5) == run(5));
+  int distinct = 0;
+  for (uint64_t seed = 6; seed < 10; ++seed) distinct += run(seed) != run(5);
+  CHECK(distinct == 4);
 }
