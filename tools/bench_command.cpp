@@ -25,7 +25,8 @@ const std::map<std::string, std::vector<std::string>>& kind_flags() {
 void check_flags_of(const std::string& kind, const Args& args) {
   auto it = kind_flags().find(kind);
   if (it == kind_flags().end())
-    throw UsageError("bench: unknown benchmark '" + kind + "': expected train, attn, gemm or data; see 'soft bench --help'");
+    throw UsageError("bench: unknown benchmark '" + kind +
+                     "': expected train, attn, gemm or data; see 'soft bench --help'");
   for (const auto& [other, names] : kind_flags()) {
     if (other == kind) continue;
     for (const std::string& name : names)
@@ -98,8 +99,8 @@ ArgParser bench_parser() {
           "feed-forward 4C), softmax = SoftmaxBlock (pre-LN softmax attention, MLP 4C). Peak memory is the "
           "process's peak resident set (VmHWM), so run one measurement per process (as --sweep does) to compare "
           "sizes. data: batches of the config's train split through its DataLoader (decode, per-sample transform, "
-          "batch transform, the normalised float32 batch) for --seconds after --warmup batches; images/s in all and per "
-          "thread (bench/timm_data_bench.py measures timm's on Pillow).");
+          "batch transform, the normalised float32 batch) for --seconds after --warmup batches; images/s in all "
+          "and per thread (bench/timm_data_bench.py measures timm's on Pillow).");
 }
 
 int bench_command(const Args& args, std::ostream& out) {

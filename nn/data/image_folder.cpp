@@ -116,8 +116,8 @@ std::pair<Tensor, int64_t> ImageFolder::load(int64_t index, const Transform& t, 
       // Resize), then the centre s x s (CenterCrop, Python's round half to even).
       const auto shorter = static_cast<int64_t>(std::floor(static_cast<double>(s) / 0.875));
       const bool wide = width >= height;
-      const auto longer = static_cast<int64_t>(static_cast<double>(shorter) * static_cast<double>(wide ? width : height) /
-                                               static_cast<double>(wide ? height : width));
+      const double ratio = static_cast<double>(wide ? width : height) / static_cast<double>(wide ? height : width);
+      const auto longer = static_cast<int64_t>(static_cast<double>(shorter) * ratio);
       out_h = wide ? shorter : longer, out_w = wide ? longer : shorter;
       b = {0, 0, static_cast<double>(width), static_cast<double>(height)};
     }
@@ -131,8 +131,10 @@ std::pair<Tensor, int64_t> ImageFolder::load(int64_t index, const Transform& t, 
   } else {
     const double k = d.scale;
     r.w = img.width, r.h = img.height;
-    r.box_x = std::max(0.0, b.x0 / k - static_cast<double>(d.x0)), r.box_w = std::min(b.w / k, static_cast<double>(r.w) - r.box_x);
-    r.box_y = std::max(0.0, b.y0 / k - static_cast<double>(d.y0)), r.box_h = std::min(b.h / k, static_cast<double>(r.h) - r.box_y);
+    r.box_x = std::max(0.0, b.x0 / k - static_cast<double>(d.x0));
+    r.box_y = std::max(0.0, b.y0 / k - static_cast<double>(d.y0));
+    r.box_w = std::min(b.w / k, static_cast<double>(r.w) - r.box_x);
+    r.box_h = std::min(b.h / k, static_cast<double>(r.h) - r.box_y);
   }
   r.out_w = out_w, r.out_h = out_h;
   r.win_w = r.win_h = s;

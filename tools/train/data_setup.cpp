@@ -216,7 +216,8 @@ void make_folder(const TrainConfig& c, bool with_train, TrainData& d) {
     if (!c.augmentation.auto_augment.empty()) {
       // timm fills what geometric ops uncover with the dataset mean as 8-bit RGB.
       data::pil::Rgb fill{};
-      for (int ch = 0; ch < 3; ++ch) fill[ch] = static_cast<uint8_t>(std::min(255.0, std::nearbyint(255.0 * d.mean[ch])));
+      for (int ch = 0; ch < 3; ++ch)
+        fill[ch] = static_cast<uint8_t>(std::min(255.0, std::nearbyint(255.0 * d.mean[ch])));
       train_t.rand_augment = data::parse_rand_augment(c.augmentation.auto_augment, fill);
     } else {
       const double j = c.augmentation.color_jitter;
