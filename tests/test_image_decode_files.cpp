@@ -5,9 +5,13 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+// clang-format off
+#include <jpeglib.h>  // after <cstdio>: it needs FILE
+// clang-format on
 
 #include "core/error.h"
 #include "nn/data/image_decode.h"
@@ -184,4 +188,62 @@ TEST_CASE("image folder train transform with RandAugment is a function of the ge
   int distinct = 0;
   for (uint64_t seed = 6; seed < 10; ++seed) distinct += run(seed) != run(5);
   CHECK(distinct == 4);
+}
+
+namespace {
+
+// A JPEG of the given CMYK samples (Adobe's inverted convention, as Photoshop and Pillow write),
+// stored as CMYK or as YCCK, written with libjpeg's own compressor (Pillow cannot write YCCK).
+void write_cmyk_jpeg(const std::string& path, int w, int h, const std::vector<uint8_t>& cmyk, J_COLOR_SPACE stored) {
+  jpeg_compress_struct cinfo;
+  jpeg_error_mgr err;
+  cinfo.err = jpeg_std_error(&err);
+  jpeg_create_compress(&cinfo);
+  FILE* f = std::fopen(path.c_str(), "wb");
+  REQUIRE(f != nullptr);
+  jpeg_stdio_dest(&cinfo, f);
+  cinfo.image_width = static_cast<JDIMENSION>(w);
+  cinfo.image_height = static_cast<JDIMENSION>(h);
+  cinfo.input_components = 4;
+  cinfo.in_color_space = JCS_CMYK;
+  jpeg_set_defaults(&cinfo);
+  jpeg_set_colorspace(&cinfo, stored);  // writes the Adobe marker for CMYK and YCCK
+  jpeg_set_quality(&cinfo, 98, TRUE);
+  jpeg_start_compress(&cinfo, TRUE);
+  while (cinfo.next_scanline < cinfo.image_height) {
+    JSAMPROW row = const_cast<uint8_t*>(&cmyk[static_cast<size_t>(cinfo.next_scanline) * w * 4]);
+    jpeg_write_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  jpeg_destroy_compress(&cinfo);
+  std::fclose(f);
+}
+
+}  // namespace
+
+TEST_CASE("decode_image: CMYK and YCCK JPEGs give the RGB of their CMYK samples") {
+  soft::test::TempDir dir;
+  const int w = 32, h = 24;
+  std::vector<uint8_t> inverted(static_cast<size_t>(w * h * 4));  // smooth, so JPEG keeps it closely
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      uint8_t* p = &inverted[static_cast<size_t>((y * w + x) * 4)];
+      p[0] = static_cast<uint8_t>(60 + x * 4), p[1] = static_cast<uint8_t>(200 - y * 4);
+      p[2] = static_cast<uint8_t>(100 + x + y), p[3] = static_cast<uint8_t>(220 - x);
+    }
+  // Pillow: C = 255 - stored, K likewise, RGB = (255 - K) (1 - C / 255); here 255 - K = stored K.
+  std::vector<int> expected;
+  for (size_t i = 0; i < inverted.size(); i += 4)
+    for (int c = 0; c < 3; ++c) expected.push_back(inverted[i + 3] * inverted[i + c] / 255);
+  for (J_COLOR_SPACE stored : {JCS_CMYK, JCS_YCCK}) {
+    const std::string file = dir.file(stored == JCS_CMYK ? "cmyk.jpg" : "ycck.jpg");
+    write_cmyk_jpeg(file, w, h, inverted, stored);
+    INFO(file);
+    const Image img = decode_image(file);
+    REQUIRE(img.width == w);
+    REQUIRE(img.height == h);
+    double total = 0;
+    for (size_t i = 0; i < expected.size(); ++i) total += std::abs(int{img.rgb[i]} - expected[i]);
+    CHECK(total / static_cast<double>(expected.size()) < 2.0);
+  }
 }
