@@ -146,6 +146,9 @@ const std::vector<BadFile> kBadFiles = {
     {"image/jpeg_no_frame.jpg", Reader::Image, {"corrupt or truncated JPEG (JPEG datastream contains no image)"}},
     {"image/jpeg_zero_width.jpg", Reader::Image, {"corrupt or truncated JPEG (Empty JPEG image (DNL not supported))"}},
     {"image/jpeg_65000x65000.jpg", Reader::Image, {"image is 65000x65000 pixels, more than the limit of 268435456"}},
+    {"image/jpeg_30000x30000.jpg", Reader::Image, {"image is 30000x30000 pixels, more than the limit of 268435456"}},
+    {"image/jpeg_cmyk_truncated_scan.jpg", Reader::Image, {"corrupt or truncated JPEG (Premature end of JPEG file)"}},
+    {"image/jpeg_garbage_after_soi.jpg", Reader::Image, {"corrupt or truncated JPEG (Unsupported marker type 0x0d)"}},
     {"image/png_side_2000000.png", Reader::Image,
      {"image is 1x2000000 pixels, a side longer than libpng's limit of 1000000"}},
     {"image/tall_1x1000000.png", Reader::Image, {}},  // valid; see "a 1 x 10^6 PNG" below

@@ -10,6 +10,7 @@
 
 #include "models/info.h"
 #include "tests/cli_runner.h"
+#include "tests/png_writer.h"
 #include "tests/temp_dir.h"
 #include "tools/bench/bench.h"
 #include "tools/bench/child_process.h"
@@ -179,4 +180,42 @@ TEST_CASE("bench: usage errors exit 2, errors while running exit 1") {
   CHECK(contains(help.out, "Usage: soft bench KIND"));
   CHECK(contains(help.out, "--sweep"));
   CHECK(soft_cli({"bench", "attn", "--help"}).out == help.out);
+}
+
+TEST_CASE("bench data: a folder config's pipeline, images/s from the images and seconds") {
+  TempDir dir;
+  for (const std::string split : {"train", "val"})
+    for (const std::string cls : {"a", "b"}) {
+      std::filesystem::create_directories(dir.file(split + "/" + cls));
+      for (int i = 0; i < 3; ++i) {
+        std::vector<uint8_t> px(20 * 16 * 3);
+        for (size_t k = 0; k < px.size(); ++k) px[k] = static_cast<uint8_t>((k * 7 + i * 31) % 256);
+        soft::test::write_png(dir.file(split + "/" + cls + "/" + std::to_string(i) + ".png"), 20, 16, 3, px);
+      }
+    }
+  const std::string config = dir.file("c.json");
+  std::ofstream(config) << R"({"name": "pipe", "data": {"kind": "folder", "path": ")" << dir.path
+                        << R"(", "image_size": 12}, "batch": 2, "augmentation": {"hflip": true,
+                        "auto_augment": "rand-m9-mstd0.5-inc1", "interpolation": "bicubic", "random_erase": 0.25}})";
+  CliResult r = soft_cli({"bench", "data", "--config", config, "--threads", "2", "--seconds", "1"});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  const auto lines = results(r.out, "data");
+  REQUIRE(lines.size() == 1);
+  const auto& f = lines[0];
+  CHECK(f.at("impl") == "soft");
+  CHECK(f.at("config") == "pipe");
+  CHECK(number(f, "threads") == 2);
+  CHECK(number(f, "images") > 0);
+  CHECK(static_cast<int64_t>(number(f, "images")) % 2 == 0);  // whole batches of 2
+  CHECK(number(f, "seconds") >= 1.0);
+  CHECK(number(f, "images_per_s") == doctest::Approx(number(f, "images") / number(f, "seconds")).epsilon(0.01));
+  CHECK(number(f, "images_per_s_per_thread") == doctest::Approx(number(f, "images_per_s") / 2).epsilon(0.01));
+
+  CliResult missing = soft_cli({"bench", "data", "--seconds", "1"});
+  CHECK(missing.code == 2);
+  CHECK(contains(missing.err, "missing required flag '--config'"));
+  CliResult bad_set = soft_cli({"bench", "data", "--config", config, "--set", "augmentation.auto_augment=rand-q1"});
+  CHECK(bad_set.code != 0);
+  CHECK(contains(bad_set.err, "unknown section 'q1'"));
 }

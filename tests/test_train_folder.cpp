@@ -66,3 +66,38 @@ TEST_CASE("train folder: decoded images train, and a resumed run matches") {
   REQUIRE(c.code == 0);
   CHECK(metrics_without_timing(run) == expected);
 }
+
+TEST_CASE("train folder: a bad file stops the run naming it, or with data.skip_bad_files is skipped") {
+  TempDir dir;
+  const std::string root = dir.file("images");
+  for (const auto& [split, count] : {std::pair{"train", 4}, std::pair{"val", 2}})
+    for (int cls = 0; cls < 2; ++cls) {
+      const std::string folder = root + "/" + split + "/" + (cls == 0 ? "red" : "blue");
+      fs::create_directories(folder);
+      for (int i = 0; i < count; ++i) write_class_png(folder + "/" + std::to_string(i) + ".png", 12, 10, cls, i);
+    }
+  const std::string bad = root + "/train/red/2_truncated.png";
+  write_text(bad, "\x89PNG\r\n\x1a\n");  // the signature alone
+  Json model = Json::parse(kTinyModel);
+  model["in_chans"] = 3;
+  model["num_classes"] = 2;
+  const std::string model_path = write_text(dir.file("rgb_model.json"), model.dump());
+  Json changes = {{"model", {{"config", model_path}}},
+                  {"data", {{"kind", "folder"}, {"path", root}, {"image_size", 8}, {"workers", 2}}},
+                  {"batch", 3},
+                  {"epochs", 1}};
+  CliResult stopped = soft_cli({"train", "--config", tiny_train_config(dir, changes), "--run-dir", dir.file("a")});
+  INFO(stopped.out << stopped.err);
+  CHECK(stopped.code != 0);
+  CHECK(contains(stopped.err, bad));
+  CHECK(contains(stopped.err, "corrupt or truncated PNG"));
+
+  // The skip is reported on the process's stderr (from a loader thread): run the binary to see it.
+  changes["data"]["skip_bad_files"] = true;
+  const auto [code, output] =
+      run_binary("train --config " + tiny_train_config(dir, changes, "skip.json") + " --run-dir " + dir.file("b"));
+  INFO(output);
+  CHECK(code == 0);
+  CHECK(contains(output, "data: skipping a bad file (data.skip_bad_files), 1 so far: decode_image: " + bad));
+  CHECK(contains(output, "done: 3 steps"));
+}

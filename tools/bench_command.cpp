@@ -17,6 +17,7 @@ const std::map<std::string, std::vector<std::string>>& kind_flags() {
       {"attn", {"tokens", "dim", "heads", "ratio", "kind", "sweep", "out", "exe", "softmax-cap-mib", "with",
                 "cold-from"}},
       {"gemm", {"sizes"}},
+      {"data", {"config", "set", "seconds"}},
   };
   return flags;
 }
@@ -24,7 +25,8 @@ const std::map<std::string, std::vector<std::string>>& kind_flags() {
 void check_flags_of(const std::string& kind, const Args& args) {
   auto it = kind_flags().find(kind);
   if (it == kind_flags().end())
-    throw UsageError("bench: unknown benchmark '" + kind + "': expected train, attn or gemm; see 'soft bench --help'");
+    throw UsageError("bench: unknown benchmark '" + kind +
+                     "': expected train, attn, gemm or data; see 'soft bench --help'");
   for (const auto& [other, names] : kind_flags()) {
     if (other == kind) continue;
     for (const std::string& name : names)
@@ -35,6 +37,7 @@ void check_flags_of(const std::string& kind, const Args& args) {
     if (!args.has(name)) throw UsageError("bench " + kind + ": missing required flag '--" + name + "'");
   };
   if (kind == "train") require("model"), require("batch");
+  if (kind == "data") require("config");
   if (kind == "attn" && !args.has("sweep")) require("tokens");
   if (kind == "attn" && args.has("kind") && args.get("kind") != "soft" && args.get("kind") != "softmax")
     throw UsageError("bench attn: '--kind " + args.get("kind") + "': expected soft or softmax");
@@ -57,12 +60,14 @@ class ThreadCount {
 }  // namespace
 
 ArgParser bench_parser() {
-  return ArgParser("bench", "CPU benchmarks: training steps of a model, one attention block, the GEMM kernel.",
+  return ArgParser("bench", "CPU benchmarks: training steps of a model, one attention block, the GEMM kernel, "
+                   "the input pipeline.",
                    "  soft bench train --model soft_tiny --img 224 --batch 8 --threads 2\n"
                    "  soft bench attn --tokens 65536 --dim 64 --heads 2 --ratio 8 [--kind softmax]\n"
                    "  soft bench attn --sweep --out DIR\n"
-                   "  soft bench gemm --sizes 256,512,1024,2048")
-      .positional("benchmark", "KIND", "train, attn or gemm")
+                   "  soft bench gemm --sizes 256,512,1024,2048\n"
+                   "  soft bench data --config configs/train/imagenet_soft_tiny.json --set data.path=DIR --threads 2")
+      .positional("benchmark", "KIND", "train, attn, gemm or data")
       .option("model", "NAME", "train: built-in model or JSON config path (required)")
       .option("img", "N", "train: image side in pixels (default: the config's img_size)")
       .option("batch", "B", "train: images per step (required)")
@@ -80,9 +85,12 @@ ArgParser bench_parser() {
       .option("cold-from", "N", "attn --sweep: time sizes from N tokens up without a warm-up pass (slow sizes)")
       .option("exe", "PATH", "attn --sweep: the soft binary the children run (default: this program)")
       .option("sizes", "LIST", "gemm: matrix sides (default 256,512,1024,2048)")
+      .option("config", "FILE", "data: a training config (required); its train split and transforms are measured")
+      .repeated("set", "KEY=VALUE", "data: override a config key, as soft train --set")
+      .option("seconds", "S", "data: how long to measure (default 10)")
       .option("steps", "S", "timed repetitions, the median is reported (default 3; gemm 5)")
       .option("warmup", "W", "untimed repetitions first (default 1)")
-      .option("threads", "T", "OpenMP threads (default: all, or OMP_NUM_THREADS)")
+      .option("threads", "T", "OpenMP threads (default: all, or OMP_NUM_THREADS); data: loader worker threads")
       .epilog(
           "Each measurement is one line 'result KIND key=value ...' (bench/torch_soft_cpu.py prints the same for "
           "PyTorch), then a table. train: a fixed synthetic batch, forward, cross-entropy (label smoothing 0.1), "
@@ -90,7 +98,9 @@ ArgParser bench_parser() {
           "of one block on one image, SOFT = SoftEncoderLayer (SOFT attention with a 9x9 local conv, post-LN, "
           "feed-forward 4C), softmax = SoftmaxBlock (pre-LN softmax attention, MLP 4C). Peak memory is the "
           "process's peak resident set (VmHWM), so run one measurement per process (as --sweep does) to compare "
-          "sizes.");
+          "sizes. data: batches of the config's train split through its DataLoader (decode, per-sample transform, "
+          "batch transform, the normalised float32 batch) for --seconds after --warmup batches; images/s in all "
+          "and per thread (bench/timm_data_bench.py measures timm's on Pillow).");
 }
 
 int bench_command(const Args& args, std::ostream& out) {
@@ -104,6 +114,7 @@ int bench_command(const Args& args, std::ostream& out) {
   if (kind == "train") bench::train(args, run, out);
   else if (kind == "attn" && args.has("sweep")) bench::attention_sweep(args, run, out);
   else if (kind == "attn") bench::attention(args, run, out);
+  else if (kind == "data") bench::data(args, run, out);
   else bench::gemm(args, run, out);
   return kExitOk;
 }

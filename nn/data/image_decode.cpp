@@ -7,6 +7,7 @@
 #include <png.h>
 // clang-format on
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstring>
 #include <filesystem>
@@ -53,9 +54,45 @@ void jpeg_message(j_common_ptr cinfo, int level) {
   if (level < 0 && (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER)) jpeg_fail(cinfo);
 }
 
-// Returns an empty string on success, else libjpeg's message. No C++ object with a destructor
-// lives in this frame across setjmp; `out` belongs to the caller.
-std::string decode_jpeg(const std::string& path, const std::vector<uint8_t>& bytes, Image& out) {
+// Pillow's reading of a CMYK JPEG: the samples are taken as Adobe's inverted CMYK (Pillow's
+// rawmode "CMYK;I"), then converted as its cmyk2rgb does: R = (255 - K) (1 - C / 255), in
+// integers rounded as Pillow's MULDIV255.
+void cmyk_to_rgb(const uint8_t* cmyk, uint8_t* rgb, int64_t width) {
+  auto muldiv255 = [](int a, int b) {
+    const int t = a * b + 128;
+    return ((t >> 8) + t) >> 8;
+  };
+  for (int64_t x = 0; x < width; ++x, cmyk += 4, rgb += 3) {
+    const int nk = cmyk[3];  // 255 - K, K being the inverted sample
+    for (int c = 0; c < 3; ++c) rgb[c] = static_cast<uint8_t>(std::clamp(nk - muldiv255(255 - cmyk[c], nk), 0, 255));
+  }
+}
+
+// The box of `want` in the scaled image, rows [y_first, y_end) and columns [x_first, x_end).
+struct ScaledBox {
+  int scale = 1;
+  unsigned x_first = 0, x_end = 0, y_first = 0, y_end = 0;
+};
+
+ScaledBox scaled_box(const DecodeRequest& want, int64_t width, int64_t height) {
+  ScaledBox b;
+  const int64_t x0 = std::clamp<int64_t>(want.x0, 0, width - 1), y0 = std::clamp<int64_t>(want.y0, 0, height - 1);
+  const int64_t x1 = std::clamp<int64_t>(want.x0 + std::max<int64_t>(want.w, 1), x0 + 1, width);
+  const int64_t y1 = std::clamp<int64_t>(want.y0 + std::max<int64_t>(want.h, 1), y0 + 1, height);
+  if (want.min_w > 0 && want.min_h > 0)
+    for (int s : {8, 4, 2})
+      if ((x1 - x0) >= want.min_w * s && (y1 - y0) >= want.min_h * s) {
+        b.scale = s;
+        break;
+      }
+  const int64_t s = b.scale;
+  b.x_first = static_cast<unsigned>(x0 / s), b.x_end = static_cast<unsigned>((x1 + s - 1) / s);
+  b.y_first = static_cast<unsigned>(y0 / s), b.y_end = static_cast<unsigned>((y1 + s - 1) / s);
+  return b;
+}
+
+// The image size from the header alone; an empty string on success, else libjpeg's message.
+std::string jpeg_size(const std::vector<uint8_t>& bytes, int64_t& width, int64_t& height) {
   jpeg_decompress_struct cinfo;
   JpegError err;
   cinfo.err = jpeg_std_error(&err.mgr);
@@ -69,25 +106,75 @@ std::string decode_jpeg(const std::string& path, const std::vector<uint8_t>& byt
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&cinfo, TRUE);
-  cinfo.out_color_space = JCS_RGB;
+  width = cinfo.image_width;
+  height = cinfo.image_height;
+  jpeg_destroy_decompress(&cinfo);
+  return {};
+}
+
+// Returns an empty string on success, else libjpeg's message. No C++ object with a destructor
+// lives in this frame across setjmp; `out`, `cmyk_row` (scratch) and `want` belong to the caller.
+// want == nullptr decodes the whole image at full resolution, to its last byte.
+std::string decode_jpeg(const std::string& path, const std::vector<uint8_t>& bytes, DecodedRegion& out,
+                        std::vector<uint8_t>& cmyk_row, const DecodeRequest* want) {
+  jpeg_decompress_struct cinfo;
+  JpegError err;
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = jpeg_fail;
+  err.mgr.emit_message = jpeg_message;
+  err.message[0] = '\0';
+  if (setjmp(err.jump)) {
+    jpeg_destroy_decompress(&cinfo);
+    return err.message;
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+  jpeg_read_header(&cinfo, TRUE);
+  // CMYK and YCCK files (libjpeg turns YCCK into CMYK) are read as CMYK and converted below.
+  const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+  cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
   if (uint64_t{cinfo.image_width} * cinfo.image_height > kMaxImagePixels || cinfo.image_width == 0) {
     const uint64_t w = cinfo.image_width, h = cinfo.image_height;
     jpeg_destroy_decompress(&cinfo);
     check_dims(path, w, h);  // throws
   }
+  out.source_width = cinfo.image_width;
+  out.source_height = cinfo.image_height;
+  ScaledBox box;
+  box.x_end = cinfo.image_width, box.y_end = cinfo.image_height;
+  if (want) box = scaled_box(*want, out.source_width, out.source_height);
+  cinfo.scale_num = 1;
+  cinfo.scale_denom = static_cast<unsigned>(box.scale);
   jpeg_start_decompress(&cinfo);
-  out.width = cinfo.output_width;
-  out.height = cinfo.output_height;
+  box.x_end = std::min<unsigned>(box.x_end, cinfo.output_width);
+  box.y_end = std::min<unsigned>(box.y_end, cinfo.output_height);
+  // Column cropping (widened by libjpeg to whole iMCUs) upsamples the chroma at the cropped edges
+  // without their neighbours: a margin of 8 pixels keeps those edge columns outside the box.
+  constexpr unsigned kMargin = 8;
+  box.x_first = box.x_first > kMargin ? box.x_first - kMargin : 0;
+  box.x_end = std::min<unsigned>(box.x_end + kMargin, cinfo.output_width);
+  JDIMENSION x_first = box.x_first, columns = box.x_end - box.x_first;
+  if (columns < cinfo.output_width) jpeg_crop_scanline(&cinfo, &x_first, &columns);
+  if (box.y_first > 0) jpeg_skip_scanlines(&cinfo, box.y_first);
+  out.scale = box.scale;
+  out.x0 = x_first;
+  out.y0 = cinfo.output_scanline;
+  out.pixels.width = cinfo.output_width;
+  out.pixels.height = box.y_end - cinfo.output_scanline;
   // Reserved, then grown row by row: a file that claims a large image but holds little data fails
   // on its first rows without the whole buffer ever being written.
-  const size_t row_bytes = static_cast<size_t>(out.width) * 3;
-  out.rgb.reserve(row_bytes * static_cast<size_t>(out.height));
-  while (cinfo.output_scanline < cinfo.output_height) {
-    out.rgb.resize(out.rgb.size() + row_bytes);
-    JSAMPROW row = out.rgb.data() + static_cast<size_t>(cinfo.output_scanline) * row_bytes;
+  const size_t row_bytes = static_cast<size_t>(out.pixels.width) * 3;
+  out.pixels.rgb.reserve(row_bytes * static_cast<size_t>(out.pixels.height));
+  cmyk_row.resize(cmyk ? static_cast<size_t>(out.pixels.width) * 4 : 0);
+  while (cinfo.output_scanline < box.y_end) {
+    const size_t at = out.pixels.rgb.size();
+    out.pixels.rgb.resize(at + row_bytes);
+    uint8_t* rgb = out.pixels.rgb.data() + at;
+    JSAMPROW row = cmyk ? cmyk_row.data() : rgb;
     jpeg_read_scanlines(&cinfo, &row, 1);
+    if (cmyk) cmyk_to_rgb(cmyk_row.data(), rgb, out.pixels.width);
   }
-  jpeg_finish_decompress(&cinfo);
+  if (!want) jpeg_finish_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
   return {};
 }
@@ -170,20 +257,63 @@ std::string decode_png(const std::string& path, const std::vector<uint8_t>& byte
 
 }  // namespace
 
+namespace {
+
+bool is_jpeg(const std::vector<uint8_t>& bytes) {
+  return bytes.size() >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff;
+}
+
+bool is_png(const std::vector<uint8_t>& bytes) {
+  static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  return bytes.size() >= 8 && std::memcmp(bytes.data(), kPng, 8) == 0;
+}
+
+[[noreturn]] void unknown_format(const std::string& path, size_t size) {
+  throw Error(detail::concat("decode_image: ", path, ": unknown image format (", size,
+                             " bytes, neither JPEG nor PNG magic)"));
+}
+
+}  // namespace
+
 Image decode_image(const std::string& path) {
   const std::vector<uint8_t> bytes = read_file(path);
-  static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   Image out;
   std::string failure;
-  if (bytes.size() >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff) {
-    failure = decode_jpeg(path, bytes, out);
+  if (is_jpeg(bytes)) {
+    std::vector<uint8_t> cmyk_row;
+    DecodedRegion region;
+    failure = decode_jpeg(path, bytes, region, cmyk_row, nullptr);
     SOFT_CHECK(failure.empty(), "decode_image: ", path, ": corrupt or truncated JPEG (", failure, ")");
-  } else if (bytes.size() >= 8 && std::memcmp(bytes.data(), kPng, 8) == 0) {
+    out = std::move(region.pixels);
+  } else if (is_png(bytes)) {
     failure = decode_png(path, bytes, out);
     SOFT_CHECK(failure.empty(), "decode_image: ", path, ": corrupt or truncated PNG (", failure, ")");
   } else {
-    throw Error(detail::concat("decode_image: ", path, ": unknown image format (", bytes.size(),
-                               " bytes, neither JPEG nor PNG magic)"));
+    unknown_format(path, bytes.size());
+  }
+  return out;
+}
+
+DecodedRegion decode_image_region(const std::string& path,
+                                  const std::function<DecodeRequest(int64_t width, int64_t height)>& choose) {
+  const std::vector<uint8_t> bytes = read_file(path);
+  DecodedRegion out;
+  if (is_jpeg(bytes)) {
+    int64_t width = 0, height = 0;
+    std::string failure = jpeg_size(bytes, width, height);
+    SOFT_CHECK(failure.empty(), "decode_image: ", path, ": corrupt or truncated JPEG (", failure, ")");
+    check_dims(path, static_cast<uint64_t>(width), static_cast<uint64_t>(height));
+    const DecodeRequest want = choose(width, height);
+    std::vector<uint8_t> cmyk_row;
+    failure = decode_jpeg(path, bytes, out, cmyk_row, &want);
+    SOFT_CHECK(failure.empty(), "decode_image: ", path, ": corrupt or truncated JPEG (", failure, ")");
+  } else if (is_png(bytes)) {
+    const std::string failure = decode_png(path, bytes, out.pixels);
+    SOFT_CHECK(failure.empty(), "decode_image: ", path, ": corrupt or truncated PNG (", failure, ")");
+    out.source_width = out.pixels.width, out.source_height = out.pixels.height;
+    choose(out.source_width, out.source_height);  // the caller's draws happen for every format alike
+  } else {
+    unknown_format(path, bytes.size());
   }
   return out;
 }

@@ -54,71 +54,13 @@ Box random_resized_crop(int64_t height, int64_t width, const Transform& t, Gener
   return {double((width - w) / 2), double((height - h) / 2), double(w), double(h)};
 }
 
-// Triangle-filter weights mapping `out` samples onto the source interval [x0, x0 + len) of an
-// axis with n pixels (PIL's antialiased bilinear: the filter widens when downscaling, and is
-// plain bilinear with half-pixel centres when upscaling). Row o uses first[o] .. + count.
-struct Weights {
-  std::vector<int64_t> first;
-  int64_t count = 0;
-  std::vector<double> w;  // [out, count]
-};
-
-Weights resample_weights(int64_t n, double x0, double len, int64_t out) {
-  const double scale = len / static_cast<double>(out), support = std::max(scale, 1.0);
-  Weights r;
-  r.count = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
-  r.first.resize(out);
-  r.w.assign(static_cast<size_t>(out * r.count), 0.0);
-  for (int64_t o = 0; o < out; ++o) {
-    const double centre = x0 + (static_cast<double>(o) + 0.5) * scale;
-    const int64_t lo = std::max<int64_t>(0, static_cast<int64_t>(centre - support + 0.5));
-    const int64_t hi = std::min<int64_t>(n, static_cast<int64_t>(centre + support + 0.5));
-    r.first[o] = lo;
-    double total = 0;
-    double* w = &r.w[o * r.count];
-    for (int64_t k = 0; k < std::min(hi - lo, r.count); ++k) {
-      w[k] = std::max(0.0, 1.0 - std::abs((static_cast<double>(lo + k) + 0.5 - centre) / support));
-      total += w[k];
-    }
-    for (int64_t k = 0; k < r.count && total > 0; ++k) w[k] /= total;
+// Mirrors each row of img left to right, in place.
+void flip_rows(Image& img) {
+  for (int64_t y = 0; y < img.height; ++y) {
+    uint8_t* row = &img.rgb[static_cast<size_t>(y * img.width * 3)];
+    for (int64_t l = 0, r = img.width - 1; l < r; ++l, --r)
+      for (int c = 0; c < 3; ++c) std::swap(row[l * 3 + c], row[r * 3 + c]);
   }
-  return r;
-}
-
-// The box of img resized to out_h x out_w, channels first, values pixel / 255: [3, out_h, out_w].
-std::vector<float> resize_box(const Image& img, const Box& b, int64_t out_h, int64_t out_w) {
-  const Weights wx = resample_weights(img.width, b.x0, b.w, out_w);
-  const Weights wy = resample_weights(img.height, b.y0, b.h, out_h);
-  // Only the source rows [row0, row1) that the vertical pass reads: a crop of a tall image (say
-  // 1 x 2^23 pixels) must not cost a row of out_w for every row of the image.
-  int64_t row0 = img.height, row1 = 0;
-  for (int64_t o = 0; o < out_h; ++o) {
-    row0 = std::min(row0, wy.first[o]);
-    row1 = std::max(row1, std::min(img.height, wy.first[o] + wy.count));
-  }
-  // Horizontal pass over those rows: tmp [row1 - row0, out_w, 3].
-  std::vector<double> tmp(static_cast<size_t>(std::max<int64_t>(row1 - row0, 0) * out_w * 3), 0.0);
-  for (int64_t y = row0; y < row1; ++y)
-    for (int64_t o = 0; o < out_w; ++o)
-      for (int64_t k = 0; k < wx.count && wx.first[o] + k < img.width; ++k) {
-        const double w = wx.w[o * wx.count + k];
-        const uint8_t* px = &img.rgb[((y * img.width) + wx.first[o] + k) * 3];
-        double* t = &tmp[((y - row0) * out_w + o) * 3];
-        for (int c = 0; c < 3; ++c) t[c] += w * px[c];
-      }
-  // Vertical pass into [3, out_h, out_w].
-  std::vector<float> out(static_cast<size_t>(3 * out_h * out_w));
-  for (int64_t o = 0; o < out_h; ++o)
-    for (int64_t x = 0; x < out_w; ++x) {
-      double acc[3] = {0, 0, 0};
-      for (int64_t k = 0; k < wy.count && wy.first[o] + k < img.height; ++k) {
-        const double w = wy.w[o * wy.count + k];
-        const double* t = &tmp[((wy.first[o] + k - row0) * out_w + x) * 3];
-        for (int c = 0; c < 3; ++c) acc[c] += w * t[c];
-      }
-      for (int c = 0; c < 3; ++c) out[(c * out_h + o) * out_w + x] = static_cast<float>(acc[c] / 255.0);
-    }
-  return out;
 }
 
 }  // namespace
@@ -159,36 +101,61 @@ std::pair<Tensor, int64_t> ImageFolder::load(int64_t index, const Transform& t, 
   SOFT_CHECK(t.scale_min > 0 && t.scale_min <= 1 && t.ratio_min > 0 && t.ratio_min <= t.ratio_max,
              "ImageFolder: bad transform scale_min ", t.scale_min, " / ratio [", t.ratio_min, ", ", t.ratio_max, "]");
   for (int c = 0; c < 3; ++c) SOFT_CHECK(t.std[c] > 0, "ImageFolder: std[", c, "] = ", t.std[c], " must be positive");
-  const Image img = decode_image(file);
   const int64_t s = t.size;
-  std::vector<float> pixels;  // [3, s, s]
-  bool flip = false;
-  if (t.train) {
-    pixels = resize_box(img, random_resized_crop(img.height, img.width, t, gen), s, s);
-    flip = t.hflip && draw(gen, 1)[0] < 0.5;
+  ResizeRequest r;
+  r.interpolation = t.interpolation;
+  Box b{};
+  int64_t out_w = s, out_h = s;  // the size the whole box is resized to
+  // The crop is drawn from the header's size; then only its rows and columns are decoded, at 1/2,
+  // 1/4 or 1/8 scale when it stays at least the output's size there.
+  DecodedRegion d = decode_image_region(file, [&](int64_t width, int64_t height) {
+    if (t.train) {
+      b = random_resized_crop(height, width, t, gen);
+    } else {
+      // Shorter side to floor(s / 0.875), the longer one scaled alike and truncated (torchvision's
+      // Resize), then the centre s x s (CenterCrop, Python's round half to even).
+      const auto shorter = static_cast<int64_t>(std::floor(static_cast<double>(s) / 0.875));
+      const bool wide = width >= height;
+      const double ratio = static_cast<double>(wide ? width : height) / static_cast<double>(wide ? height : width);
+      const auto longer = static_cast<int64_t>(static_cast<double>(shorter) * ratio);
+      out_h = wide ? shorter : longer, out_w = wide ? longer : shorter;
+      b = {0, 0, static_cast<double>(width), static_cast<double>(height)};
+    }
+    return DecodeRequest{static_cast<int64_t>(b.x0), static_cast<int64_t>(b.y0), static_cast<int64_t>(b.w),
+                         static_cast<int64_t>(b.h), out_w, out_h};
+  });
+  const Image& img = d.pixels;
+  if (d.scale == 1) {  // the box is whole pixels of the decoded part: torchvision's crop, exactly
+    r.x0 = static_cast<int64_t>(b.x0) - d.x0, r.y0 = static_cast<int64_t>(b.y0) - d.y0;
+    r.w = static_cast<int64_t>(b.w), r.h = static_cast<int64_t>(b.h);
   } else {
-    // Shorter side to floor(s / 0.875) (the longer one scaled alike, truncated, as torchvision's
-    // Resize), then the centre s x s of that, mapped back to a box in the source.
-    const auto shorter = static_cast<int64_t>(std::floor(static_cast<double>(s) / 0.875));
-    const bool wide = img.width >= img.height;
-    const double src_short = static_cast<double>(wide ? img.height : img.width);
-    const double src_long = static_cast<double>(wide ? img.width : img.height);
-    const auto longer = static_cast<int64_t>(static_cast<double>(shorter) * src_long / src_short);
-    const int64_t rh = wide ? shorter : longer, rw = wide ? longer : shorter;
-    const double top = std::round(static_cast<double>(rh - s) / 2.0), left = std::round(static_cast<double>(rw - s) / 2.0);
-    const double sy = static_cast<double>(img.height) / static_cast<double>(rh);
-    const double sx = static_cast<double>(img.width) / static_cast<double>(rw);
-    pixels = resize_box(img, {left * sx, top * sy, static_cast<double>(s) * sx, static_cast<double>(s) * sy}, s, s);
+    const double k = d.scale;
+    r.w = img.width, r.h = img.height;
+    r.box_x = std::max(0.0, b.x0 / k - static_cast<double>(d.x0));
+    r.box_y = std::max(0.0, b.y0 / k - static_cast<double>(d.y0));
+    r.box_w = std::min(b.w / k, static_cast<double>(r.w) - r.box_x);
+    r.box_h = std::min(b.h / k, static_cast<double>(r.h) - r.box_y);
   }
-  Tensor out = Tensor::empty({3, s, s}, DType::Float32);
+  r.out_w = out_w, r.out_h = out_h;
+  r.win_w = r.win_h = s;
+  r.win_x = static_cast<int64_t>(std::nearbyint(static_cast<double>(out_w - s) / 2.0));
+  r.win_y = static_cast<int64_t>(std::nearbyint(static_cast<double>(out_h - s) / 2.0));
+  Image crop = resize_crop(img, r);  // [s, s, 3]
+  if (t.train) {
+    if (t.hflip && draw(gen, 1)[0] < 0.5) flip_rows(crop);
+    if (t.rand_augment)
+      rand_augment(crop, *t.rand_augment, gen);
+    else if (t.color_jitter.brightness > 0 || t.color_jitter.contrast > 0 || t.color_jitter.saturation > 0)
+      color_jitter(crop, t.color_jitter, gen);
+  }
+  Tensor out = Tensor::empty({3, s, s}, DType::Float32);  // (pixel / 255 - mean) / std
   float* o = out.data<float>();
   for (int64_t c = 0; c < 3; ++c) {
-    const float m = static_cast<float>(t.mean[c]), inv = static_cast<float>(1.0 / t.std[c]);
-    for (int64_t y = 0; y < s; ++y)
-      for (int64_t x = 0; x < s; ++x) {
-        const int64_t sx = flip ? s - 1 - x : x;
-        o[(c * s + y) * s + x] = (pixels[(c * s + y) * s + sx] - m) * inv;
-      }
+    float lut[256];
+    for (int v = 0; v < 256; ++v) lut[v] = static_cast<float>((v / 255.0 - t.mean[c]) / t.std[c]);
+    const uint8_t* px = crop.rgb.data() + c;
+    float* oc = o + c * s * s;
+    for (int64_t i = 0; i < s * s; ++i) oc[i] = lut[px[i * 3]];
   }
   return {out, samples_[index].second};
 }

@@ -1,15 +1,20 @@
 #pragma once
 // A torchvision-style ImageFolder: root/<class>/<...>/<image>, classes sorted by name give the
 // label index, images (.jpg .jpeg .png, any case) sorted by path. Images are decoded on load
-// (image_decode.h) and transformed to a normalised float32 [3, size, size] tensor.
+// (image_decode.h), transformed on 8-bit pixels as timm does on Pillow images (RandomResizedCrop,
+// flip, RandAugment or color jitter; or Resize + CenterCrop), then normalised to a float32
+// [3, size, size] tensor.
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/random.h"
 #include "core/tensor.h"
+#include "nn/data/rand_augment.h"
+#include "nn/data/resize.h"
 
 namespace soft::data {
 
@@ -21,6 +26,12 @@ struct Transform {
   bool train = false;
   double scale_min = 0.08, ratio_min = 3.0 / 4.0, ratio_max = 4.0 / 3.0;
   bool hflip = true;
+  // Resampling of the crop (train) and of the resize (eval), computed as Pillow computes it.
+  Interpolation interpolation = Interpolation::Bilinear;
+  // Train only, on the 8-bit crop after the flip (timm's order): RandAugment if set, else the
+  // color jitter (timm runs its jitter only without RandAugment); all strengths 0: none.
+  std::optional<RandAugmentConfig> rand_augment;
+  ColorJitterConfig color_jitter{0, 0, 0};
   // Applied to pixel / 255: (x - mean[c]) / std[c]. Defaults: ImageNet statistics.
   std::array<double, 3> mean{0.485, 0.456, 0.406}, std{0.229, 0.224, 0.225};
 };

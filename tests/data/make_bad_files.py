@@ -231,6 +231,7 @@ def make_image():
     s = "image"
     write(SEEDS, s, "grey.jpg", jpeg(8, 8, 1))
     write(SEEDS, s, "colour.jpg", jpeg(24, 16, 3))
+    write(SEEDS, s, "cmyk.jpg", jpeg(24, 16, 4))  # 4 components: libjpeg reads CMYK
     write(SEEDS, s, "rgb.png", png(5, 4, 2, 8, rgb))
     write(SEEDS, s, "rgb_interlaced.png", png(9, 7, 2, 8, rgb, interlace=True))
     write(SEEDS, s, "grey16.png", png(3, 3, 0, 16, lambda x, y: struct.pack(">H", x * 20000 + y)))
@@ -258,6 +259,9 @@ def make_image():
         "jpeg_no_frame.jpg": b"\xff\xd8\xff\xd9",
         "jpeg_zero_width.jpg": jpeg(8, 8, 1).replace(struct.pack(">HHB", 8, 8, 1), struct.pack(">HHB", 8, 0, 1)),
         "jpeg_65000x65000.jpg": jpeg(8, 8, 1).replace(struct.pack(">HHB", 8, 8, 1), struct.pack(">HHB", 65000, 65000, 1)),
+        "jpeg_30000x30000.jpg": jpeg(8, 8, 3).replace(struct.pack(">HHB", 8, 8, 3), struct.pack(">HHB", 30000, 30000, 3)),
+        "jpeg_cmyk_truncated_scan.jpg": jpeg(48, 32, 4, scan="cut"),  # 4 components: read as CMYK
+        "jpeg_garbage_after_soi.jpg": b"\xff\xd8\xff" + bytes((i * 97 + 13) % 256 for i in range(200)),
         "png_side_2000000.png": good[:8] + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 2000000, 8, 0, 0, 0, 0)) +
                                 png_chunk(b"IEND", b""),
         # Valid, 1 pixel wide and 10^6 tall (libpng's limit): decodes, and must not make the

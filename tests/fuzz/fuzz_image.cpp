@@ -1,5 +1,6 @@
 // libFuzzer harness: the input is decoded as an image (JPEG or PNG by its magic bytes) and, when
-// that succeeds, run through ImageFolder's eval and train transforms at 8x8. Every outcome but
+// that succeeds, run through ImageFolder's eval and train transforms at 8x8 (train: bicubic, with
+// the recipe's RandAugment, whose geometric ops resample and whose histogram ops divide). Every outcome but
 // success or a soft::Error is a finding; a decoded image must be height x width x 3 bytes and the
 // transformed tensors finite.
 #include <cmath>
@@ -33,6 +34,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     soft::Generator gen(1);
     check_finite(folder.load(0, t, gen).first);
     t.train = true;
+    check_finite(folder.load(0, t, gen).first);
+    t.interpolation = soft::data::Interpolation::Bicubic;
+    t.rand_augment = soft::data::parse_rand_augment("rand-m9-mstd0.5-inc1", {124, 116, 104});
+    t.rand_augment->prob = 1.0;  // every drawn op runs
     check_finite(folder.load(0, t, gen).first);
   } catch (const soft::Error&) {
   }

@@ -32,6 +32,10 @@ void attention_sweep(const Args& args, const RunOptions& run, std::ostream& out)
 // soft bench gemm: the float32 GEMM kernel on square matrices (tools/bench/gemm_bench.cpp).
 void gemm(const Args& args, const RunOptions& run, std::ostream& out);
 
+// soft bench data: images/s of a training config's input pipeline through its DataLoader with
+// run.threads workers (tools/bench/data_bench.cpp).
+void data(const Args& args, const RunOptions& run, std::ostream& out);
+
 // Median wall-clock seconds of `steps` calls of `fn` after `warmup` untimed calls.
 double median_seconds(const std::function<void()>& fn, int64_t steps, int64_t warmup);
 // Peak resident set size of this process so far in MiB (VmHWM; getrusage where that is missing).

@@ -1,6 +1,9 @@
 #include "tools/train/data_setup.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <iostream>
 
 #include "nn/data/cifar.h"
 #include "nn/data/crop_flip.h"
@@ -11,6 +14,19 @@
 #include "ops/ops.h"
 
 namespace soft::tools::train {
+
+void BadFiles::record(const std::string& path, const std::string& error) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++count_;
+  if (seen_.insert(path).second)
+    std::cerr << "data: skipping a bad file (data.skip_bad_files), " << seen_.size() << " so far: " << error << "\n";
+}
+
+int64_t BadFiles::count() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return count_;
+}
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -145,13 +161,30 @@ void make_in_memory(const TrainConfig& c, bool with_train, const Shard& shard, T
   d.description = describe(name, d.train.size, d.test.size, d);
 }
 
-// An ImageFolder split as a loader source: each sample decoded and transformed on demand.
+// An ImageFolder split as a loader source: each sample decoded and transformed on demand. With
+// `bad` set, a file that fails is recorded and the next one in the folder's order is loaded in
+// its place (with the same generator, so the run stays reproducible).
 data::SampleSource folder_source(const std::shared_ptr<data::ImageFolder>& folder, const data::Transform& t,
-                                 int64_t limit, const std::string& name) {
+                                 int64_t limit, const std::string& name, const std::shared_ptr<BadFiles>& bad) {
   data::SampleSource s;
   s.size = limit > 0 ? std::min(limit, folder->size()) : folder->size();
   s.name = name;
-  s.load = [folder, t](int64_t i, Generator& gen) { return folder->load(i, t, gen); };
+  if (!bad) {
+    s.load = [folder, t](int64_t i, Generator& gen) { return folder->load(i, t, gen); };
+    return s;
+  }
+  const int64_t n = s.size;
+  s.load = [folder, t, bad, n, name](int64_t i, Generator& gen) {
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t index = (i + k) % n;
+      try {
+        return folder->load(index, t, gen);
+      } catch (const Error& e) {
+        bad->record(folder->path(index), e.what());
+      }
+    }
+    throw Error(detail::concat("the ", name, " split has no image that decodes (data.skip_bad_files)"));
+  };
   return s;
 }
 
@@ -174,9 +207,11 @@ void make_folder(const TrainConfig& c, bool with_train, const Shard& shard, Trai
   SOFT_CHECK(d.mean.size() == 3, "data.mean/std have ", d.mean.size(), " values but folder images have 3 channels");
   data::Transform eval_t;
   eval_t.size = c.data.image_size;
+  eval_t.interpolation = data::parse_interpolation(c.augmentation.interpolation);
   std::copy(d.mean.begin(), d.mean.end(), eval_t.mean.begin());
   std::copy(d.std.begin(), d.std.end(), eval_t.std.begin());
-  data::SampleSource test_src = folder_source(test, eval_t, c.data.test_limit, "test");
+  if (c.data.skip_bad_files) d.bad_files = std::make_shared<BadFiles>();
+  data::SampleSource test_src = folder_source(test, eval_t, c.data.test_limit, "test", d.bad_files);
   d.test.size = test_src.size;
   d.test.loader = std::make_unique<data::DataLoader>(test_src, loader_options(c, false, shard));
   if (with_train) {
@@ -188,7 +223,17 @@ void make_folder(const TrainConfig& c, bool with_train, const Shard& shard, Trai
     train_t.train = true;
     train_t.scale_min = c.augmentation.scale_min;
     train_t.hflip = c.augmentation.hflip;
-    data::SampleSource train_src = folder_source(train, train_t, c.data.train_limit, "train");
+    if (!c.augmentation.auto_augment.empty()) {
+      // timm fills what geometric ops uncover with the dataset mean as 8-bit RGB.
+      data::pil::Rgb fill{};
+      for (int ch = 0; ch < 3; ++ch)
+        fill[ch] = static_cast<uint8_t>(std::min(255.0, std::nearbyint(255.0 * d.mean[ch])));
+      train_t.rand_augment = data::parse_rand_augment(c.augmentation.auto_augment, fill);
+    } else {
+      const double j = c.augmentation.color_jitter;
+      train_t.color_jitter = {j, j, j};
+    }
+    data::SampleSource train_src = folder_source(train, train_t, c.data.train_limit, "train", d.bad_files);
     d.train.size = train_src.size;
     d.train.loader = std::make_unique<data::DataLoader>(train_src, loader_options(c, true, shard));
     d.train.loader->set_transform(train_transform(c, d, false));

@@ -5,6 +5,8 @@
 // random draw of a transform comes from the loader's per-(seed, epoch, sample) generators.
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,11 +20,27 @@ struct SplitData {
   int64_t size = 0;
 };
 
+// The files a folder split skipped (data.skip_bad_files), shared by its loader's workers.
+class BadFiles {
+ public:
+  // Records a failure of `path`; the first for that file is written to stderr with the error.
+  void record(const std::string& path, const std::string& error);
+  int64_t count() const;  // failures so far (a file counts each time it is drawn)
+
+ private:
+  mutable std::mutex mutex_;
+  std::set<std::string> seen_;
+  int64_t count_ = 0;
+};
+
 struct TrainData {
   SplitData train, test;
   int64_t channels = 0, height = 0, width = 0, num_classes = 0;
   std::vector<double> mean, std;  // the normalisation applied (also to the test split)
   std::string description;        // one line: name, sizes, image shape, classes
+  // Folders with data.skip_bad_files: the skips of both splits (else null). Whoever ends an
+  // epoch can report count() there.
+  std::shared_ptr<BadFiles> bad_files;
 };
 
 // Which share of every batch this process loads (data-parallel training: nn/data/loader.h).

@@ -5,6 +5,7 @@
 
 #include "core/device.h"
 #include "core/error.h"
+#include "nn/data/rand_augment.h"
 
 namespace soft::tools::train {
 namespace {
@@ -147,7 +148,7 @@ const Json& default_config_json() {
     "model": {"config": "soft_tiny", "drop_path_rate": null, "drop_rate": null},
     "data": {
       "kind": "folder", "path": "", "image_size": 224, "mean": [], "std": [],
-      "train_limit": 0, "test_limit": 0, "workers": 1,
+      "train_limit": 0, "test_limit": 0, "workers": 1, "skip_bad_files": false,
       "synthetic": {"train": 512, "test": 128, "channels": 1, "size": 8, "classes": 4, "seed": 1}
     },
     "optim": {
@@ -156,7 +157,8 @@ const Json& default_config_json() {
     },
     "schedule": {"warmup_epochs": 0.0, "warmup_lr": 1e-6, "min_lr": 1e-5},
     "augmentation": {
-      "crop_padding": 0, "hflip": false, "scale_min": 0.08, "random_erase": 0.0, "erase_mode": "pixel",
+      "crop_padding": 0, "hflip": false, "scale_min": 0.08, "interpolation": "bilinear", "auto_augment": "",
+      "color_jitter": 0.0, "random_erase": 0.0, "erase_mode": "pixel",
       "mixup": 0.0, "cutmix": 0.0, "mixup_prob": 1.0, "switch_prob": 0.5, "label_smoothing": 0.0
     },
     "ema": {"enabled": false, "decay": 0.9998},
@@ -219,6 +221,7 @@ TrainConfig config_from_json(const Json& resolved, const std::string& what) {
   c.data.train_limit = r.integer("data.train_limit", 0);
   c.data.test_limit = r.integer("data.test_limit", 0);
   c.data.workers = r.integer("data.workers", 1, 256);
+  c.data.skip_bad_files = r.get<bool>("data.skip_bad_files");
   c.data.synthetic.train = r.integer("data.synthetic.train", 1);
   c.data.synthetic.test = r.integer("data.synthetic.test", 1);
   c.data.synthetic.channels = r.integer("data.synthetic.channels", 1, 64);
@@ -242,6 +245,16 @@ TrainConfig config_from_json(const Json& resolved, const std::string& what) {
   c.augmentation.crop_padding = r.integer("augmentation.crop_padding", 0, 4096);
   c.augmentation.hflip = r.get<bool>("augmentation.hflip");
   c.augmentation.scale_min = r.number("augmentation.scale_min", 0.0, 1.0, true);
+  c.augmentation.interpolation = r.choice("augmentation.interpolation", {"bilinear", "bicubic"});
+  c.augmentation.auto_augment = r.get<std::string>("augmentation.auto_augment");
+  if (!c.augmentation.auto_augment.empty()) {
+    try {
+      data::parse_rand_augment(c.augmentation.auto_augment, {128, 128, 128});
+    } catch (const Error& e) {
+      throw Error(detail::concat(what, ": 'augmentation.auto_augment': ", e.what()));
+    }
+  }
+  c.augmentation.color_jitter = r.number("augmentation.color_jitter", 0.0, 1.0);
   c.augmentation.random_erase = r.number("augmentation.random_erase", 0.0, 1.0);
   c.augmentation.erase_mode = r.choice("augmentation.erase_mode", {"const", "rand", "pixel"});
   c.augmentation.mixup = r.number("augmentation.mixup", 0.0, 1e3);

@@ -29,6 +29,9 @@ struct TrainConfig {
     std::vector<double> mean, std;  // normalisation; empty: train-split statistics (folder: ImageNet's)
     int64_t train_limit = 0, test_limit = 0;  // use only the first N samples (0: all)
     int64_t workers = 1;                      // loader threads
+    // folder: a file that fails to decode is replaced by the next good one in the folder's order
+    // and reported on stderr with its error, instead of stopping the run.
+    bool skip_bad_files = false;
     struct Synthetic {
       int64_t train = 0, test = 0, channels = 1, size = 8, classes = 4;
       uint64_t seed = 1;
@@ -51,6 +54,9 @@ struct TrainConfig {
     int64_t crop_padding = 0;  // in-memory datasets: RandomCrop(padding)
     bool hflip = false;
     double scale_min = 0.08;  // folder: RandomResizedCrop scale (scale_min, 1)
+    std::string interpolation = "bilinear";  // folder: resampling of the crop and of the eval resize
+    std::string auto_augment;  // folder: timm's RandAugment string, e.g. "rand-m9-mstd0.5-inc1"; "" off
+    double color_jitter = 0.0;  // folder: brightness, contrast, saturation strength; only without auto_augment
     double random_erase = 0.0;
     std::string erase_mode = "pixel";
     double mixup = 0.0, cutmix = 0.0, mixup_prob = 1.0, switch_prob = 0.5;
