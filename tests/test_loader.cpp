@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -228,6 +230,36 @@ TEST_CASE("loader: ranks' shares of every batch, put together, are one process's
       }
     }
   }
+}
+
+TEST_CASE("loader: repeated augmentation puts each image's copies on different ranks, every copy transformed") {
+  Dataset ds = index_dataset(48);
+  LoaderOptions o{.batch_size = 12, .shuffle = true, .drop_last = true, .seed = 6, .repeats = 3};
+  for (int world : {1, 3}) {
+    std::map<int64_t, std::set<int>> ranks_of;  // image -> the ranks that got a copy
+    std::map<int64_t, std::set<double>> views;  // image -> its copies' first pixel (noise differs per copy)
+    int64_t samples = 0;
+    for (int rank = 0; rank < world; ++rank) {
+      o.rank = rank;
+      o.world_size = world;
+      DataLoader dl(ds, o);
+      dl.set_transform(noisy);
+      dl.start_epoch(1);
+      Epoch e = collect(dl);
+      for (size_t b = 0; b < e.samples.size(); ++b)
+        for (size_t i = 0; i < e.samples[b].size(); ++i) {
+          ranks_of[e.samples[b][i]].insert(rank);
+          views[e.samples[b][i]].insert(e.images[b][i * 12]);
+          ++samples;
+        }
+    }
+    CHECK(samples == 48);        // the epoch keeps its length
+    CHECK(ranks_of.size() == 16);  // 48 / 3 distinct images
+    for (const auto& [image, copies] : views) CHECK(copies.size() == 3);
+    if (world == 3)
+      for (const auto& [image, ranks] : ranks_of) CHECK(ranks.size() == 3);  // one copy on each rank
+  }
+  CHECK_THROWS_WITH_AS(DataLoader(ds, {.batch_size = 12, .repeats = 3}), doctest::Contains("needs shuffle"), Error);
 }
 
 TEST_CASE("loader: bad arguments throw") {

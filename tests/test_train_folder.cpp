@@ -99,5 +99,7 @@ TEST_CASE("train folder: a bad file stops the run naming it, or with data.skip_b
   INFO(output);
   CHECK(code == 0);
   CHECK(contains(output, "data: skipping a bad file (data.skip_bad_files), 1 so far: decode_image: " + bad));
+  CHECK(contains(output, "unreadable image"));  // counted at the end of the epoch that met it
+  CHECK(contains(output, "replaced by the next one (data.skip_bad_files)"));
   CHECK(contains(output, "done: 3 steps"));
 }

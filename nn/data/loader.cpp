@@ -4,6 +4,7 @@
 #include <numeric>
 #include <utility>
 
+#include "nn/data/repeated_order.h"
 #include "ops/ops.h"
 
 namespace soft::data {
@@ -27,6 +28,20 @@ uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t position) {
 }
 uint64_t transform_seed(uint64_t seed, int64_t epoch, int64_t position) {
   return mix(sample_seed(seed, epoch, position) ^ 0x2545f4914f6cdd1dull);
+}
+
+// DeiT gives position p of a repeated order to rank p mod world. Here a rank takes a contiguous
+// share of each global batch, so the order is rearranged to give each rank DeiT's samples: the
+// k-th sample of rank r (batch k / per, slot k % per) is DeiT's position r + k * world. Full
+// batches only; a short last batch keeps its order.
+std::vector<int64_t> spread_over_ranks(const std::vector<int64_t>& order, int64_t batch, int64_t world) {
+  const int64_t per = batch / world, full = static_cast<int64_t>(order.size()) / batch * batch;
+  std::vector<int64_t> out = order;
+  for (int64_t b = 0; b * batch < full; ++b)
+    for (int64_t r = 0; r < world; ++r)
+      for (int64_t j = 0; j < per; ++j)
+        out[static_cast<size_t>(b * batch + r * per + j)] = order[static_cast<size_t>(r + (b * per + j) * world)];
+  return out;
 }
 
 }  // namespace
@@ -57,6 +72,10 @@ void DataLoader::check_settings() const {
              opt_.prefetch, " must both be at least 1");
   SOFT_CHECK(opt_.world_size >= 1 && opt_.rank >= 0 && opt_.rank < opt_.world_size, "DataLoader: rank ", opt_.rank,
              " is outside a world of ", opt_.world_size, " processes");
+  SOFT_CHECK(opt_.repeats >= 1 && (opt_.repeats == 1 || opt_.shuffle), "DataLoader: repeats = ", opt_.repeats,
+             " needs shuffle and must be at least 1");
+  SOFT_CHECK(opt_.repeats == 1 || opt_.batch_size % opt_.world_size == 0, "DataLoader: repeated augmentation over ",
+             opt_.world_size, " ranks needs a batch_size (", opt_.batch_size, ") they share evenly");
 }
 
 DataLoader::~DataLoader() { stop_workers(); }
@@ -77,7 +96,10 @@ void DataLoader::start_epoch(int64_t epoch) {
   epoch_ = epoch;
   const int64_t n = num_samples();
   order_.resize(static_cast<size_t>(n));
-  if (opt_.shuffle) {
+  if (opt_.shuffle && opt_.repeats > 1) {
+    Generator gen(epoch_seed(opt_.seed, epoch));
+    order_ = spread_over_ranks(repeated_order(n, opt_.repeats, gen), opt_.batch_size, opt_.world_size);
+  } else if (opt_.shuffle) {
     Generator gen(epoch_seed(opt_.seed, epoch));
     Tensor perm = randperm(n, gen);  // [N]
     std::memcpy(order_.data(), perm.data<int64_t>(), static_cast<size_t>(n) * sizeof(int64_t));

@@ -13,7 +13,9 @@
 // [b * batch_size, (b + 1) * batch_size) of the order (the global batch), and the process of
 // rank r takes its r-th contiguous share (exactly batch_size / N samples when N divides it; a
 // short last batch is split as evenly as it goes, so a share may be empty). N processes together
-// see, step by step, exactly the samples and transforms one process would.
+// see, step by step, exactly the samples and transforms one process would. With repeated
+// augmentation the order is arranged so that, as in DeiT, the copies of an image go to different
+// ranks (so the arrangement, unlike everything else, depends on world_size).
 //
 // Threads: `workers` threads claim batch indices in order, assemble (and transform) them with no
 // lock held, and park them until next() takes them. A worker claims batch b only while
@@ -50,6 +52,9 @@ struct LoaderOptions {
   int workers = 1;   // threads assembling batches
   int prefetch = 2;  // batches assembled ahead of next()
   int rank = 0, world_size = 1;  // this process's share of every batch
+  // DeiT's repeated augmentation (nn/data/repeated_order.h): with shuffle, each epoch holds
+  // n / repeats images `repeats` times each; 1: off.
+  int64_t repeats = 1;
 };
 
 // Samples made on demand: load(i, gen) returns sample i as float32 [C, H, W] (the same shape for

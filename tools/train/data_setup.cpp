@@ -128,6 +128,7 @@ data::LoaderOptions loader_options(const TrainConfig& c, bool train, const Shard
   o.workers = static_cast<int>(c.data.workers);
   o.rank = shard.rank;
   o.world_size = shard.world_size;
+  if (train) o.repeats = c.augmentation.repeated_aug;
   return o;
 }
 

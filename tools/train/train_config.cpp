@@ -158,7 +158,7 @@ const Json& default_config_json() {
     "schedule": {"warmup_epochs": 0.0, "warmup_lr": 1e-6, "min_lr": 1e-5},
     "augmentation": {
       "crop_padding": 0, "hflip": false, "scale_min": 0.08, "interpolation": "bilinear", "auto_augment": "",
-      "color_jitter": 0.0, "random_erase": 0.0, "erase_mode": "pixel",
+      "color_jitter": 0.0, "random_erase": 0.0, "erase_mode": "pixel", "repeated_aug": 1,
       "mixup": 0.0, "cutmix": 0.0, "mixup_prob": 1.0, "switch_prob": 0.5, "label_smoothing": 0.0
     },
     "ema": {"enabled": false, "decay": 0.9998},
@@ -255,6 +255,7 @@ TrainConfig config_from_json(const Json& resolved, const std::string& what) {
     }
   }
   c.augmentation.color_jitter = r.number("augmentation.color_jitter", 0.0, 1.0);
+  c.augmentation.repeated_aug = r.integer("augmentation.repeated_aug", 1, 64);
   c.augmentation.random_erase = r.number("augmentation.random_erase", 0.0, 1.0);
   c.augmentation.erase_mode = r.choice("augmentation.erase_mode", {"const", "rand", "pixel"});
   c.augmentation.mixup = r.number("augmentation.mixup", 0.0, 1e3);

@@ -57,6 +57,7 @@ struct TrainConfig {
     std::string interpolation = "bilinear";  // folder: resampling of the crop and of the eval resize
     std::string auto_augment;  // folder: timm's RandAugment string, e.g. "rand-m9-mstd0.5-inc1"; "" off
     double color_jitter = 0.0;  // folder: brightness, contrast, saturation strength; only without auto_augment
+    int64_t repeated_aug = 1;   // DeiT's repeated augmentation: copies of each image per epoch (1: off)
     double random_erase = 0.0;
     std::string erase_mode = "pixel";
     double mixup = 0.0, cutmix = 0.0, mixup_prob = 1.0, switch_prob = 0.5;

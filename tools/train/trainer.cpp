@@ -204,6 +204,16 @@ void Trainer::sum_over_ranks(std::vector<double>& values) {
   std::copy(t.data<double>(), t.data<double>() + values.size(), values.begin());
 }
 
+void Trainer::report_bad_files() {
+  const int64_t count = data_.bad_files->count();
+  std::vector<double> skipped{static_cast<double>(count - bad_files_reported_)};
+  bad_files_reported_ = count;
+  sum_over_ranks(skipped);
+  if (skipped[0] > 0)
+    say(detail::concat("epoch ", state_.epoch, ": ", skipped[0], " unreadable image", skipped[0] == 1 ? "" : "s",
+                       " replaced by the next one (data.skip_bad_files)"));
+}
+
 void Trainer::say(const std::string& line) {
   if (progress_) progress_->message(line);
 }
@@ -415,6 +425,7 @@ RunSummary Trainer::run() {
     }
     state_.epoch += 1;
     state_.batch = 0;
+    if (data_.bad_files) report_bad_files();
     if (state_.epoch % config_.eval.every_epochs == 0 || state_.epoch == config_.epochs) evaluate_and_save(summary);
     else save(folder_.latest());
   }

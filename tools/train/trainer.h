@@ -80,6 +80,7 @@ class Trainer {
   bool is_writer() const { return rank_ == 0; }
   // Sums `values` over the ranks (a no-op alone).
   void sum_over_ranks(std::vector<double>& values);
+  void report_bad_files();  // after an epoch: how many unreadable images were replaced in it
   // Trains the rest of the current epoch; false when a stop was requested (after checkpointing).
   bool train_epoch();
   // One optimiser step over `micro_batches` accumulated batches.
@@ -110,6 +111,7 @@ class Trainer {
   std::chrono::steady_clock::time_point start_time_, window_start_;
   int64_t last_checkpoint_step_ = -1;  // -1: none written or restored
   bool stop_requested_ = false;        // by any rank, as of the last step
+  int64_t bad_files_reported_ = 0;
   double last_lr_ = 0, last_loss_ = 0;
 };
 
