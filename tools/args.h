@@ -34,8 +34,9 @@ class ArgParser {
   ArgParser& repeated(const std::string& name, const std::string& metavar, const std::string& help);
   // A flag without a value.
   ArgParser& flag(const std::string& name, const std::string& help);
-  // A first argument before the flags (the KIND of `soft bench KIND --flags`, the run folder of
-  // `soft eval RUN_DIR`), stored under `name`; when not required it may be left out.
+  // An argument before the flags (the KIND of `soft bench KIND --flags`, the run folder of
+  // `soft eval RUN_DIR`, IN and OUT of `soft convert IN OUT`), stored under `name`, in the order
+  // declared; when not required it may be left out.
   ArgParser& positional(const std::string& name, const std::string& metavar, const std::string& help,
                         bool required = true);
   // Appended to the help after the flags (e.g. how output is to be read).
@@ -56,7 +57,7 @@ class ArgParser {
 
   std::string command_, synopsis_, description_, epilog_;
   std::vector<Spec> specs_;
-  Spec positional_;  // no name: the command takes no positional argument
+  std::vector<Spec> positionals_;
 };
 
 // Parsed flags, by name without the leading "--".

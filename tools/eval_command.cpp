@@ -8,6 +8,7 @@
 #include "core/safetensors.h"
 #include "models/soft.h"
 #include "nn/state.h"
+#include "nn/torch_checkpoint.h"
 #include "tools/cli.h"
 #include "tools/train/evaluate.h"
 #include "tools/train/progress.h"
@@ -25,7 +26,7 @@ ArgParser eval_parser() {
       .flag("ema", "the EMA of the weights instead of the model's own")
       .option("config", "FILE", "training config (with --weights): its model and data sections are used")
       .repeated("set", "KEY=VALUE", "override a key of --config (e.g. data.path=DIR)")
-      .option("weights", "W.safetensors", "model weights (with --config)")
+      .option("weights", "W", "model weights (with --config): .safetensors or a PyTorch .pth")
       .option("device", "DEVICE", "cpu, cuda or cuda:N (default: cpu)")
       .option("threads", "T", "CPU threads (default: OpenMP's, e.g. $OMP_NUM_THREADS)")
       .epilog("Prints one line: the weights, top-1, top-5 and mean cross-entropy over the test split.");
@@ -56,11 +57,12 @@ int eval_command(const Args& args, std::ostream& out) {
     config = train::load_train_config(args.get("config"), args.get_all("set"));
     model_config = train::model_config_for(config);
     what = args.get("weights");
-    Safetensors file = load_safetensors(what);
+    Safetensors file = nn::load_weights(what, args.has("ema"));
     if (file.metadata.count("trainer")) {
       weights = train::checkpoint_weights(args.get("weights"), args.has("ema"), what);
     } else {
-      SOFT_CHECK(!args.has("ema"), what, ": holds model weights, not a training checkpoint; leave out --ema");
+      SOFT_CHECK(!args.has("ema") || file.metadata.count("format"), what,
+                 ": holds model weights, not a training checkpoint; leave out --ema");
       weights = file.tensors;
     }
   }
