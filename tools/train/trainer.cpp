@@ -1,4 +1,5 @@
 #include "tools/train/trainer.h"
+#include "tools/train/init_weights.h"
 
 #include <cmath>
 #include <cstdio>
@@ -54,6 +55,7 @@ Trainer::Trainer(TrainConfig config, models::SoftConfig model_config, std::strin
 
   manual_seed(config_.seed);  // parameter initialisation, then dropout, drop-path and mixup
   model_ = std::make_unique<models::SoftModel>(model_config_);
+  if (!options_.init.empty()) init_model();
   model_->to(device_);
   if (config_.ema.enabled) {
     ema_model_ = std::make_unique<models::SoftModel>(model_config_);
@@ -123,6 +125,11 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& run_dir, const std::
   t->restore(ckpt);
   t->metrics_ = std::make_unique<MetricsLog>(folder.metrics(), t->state_.metrics_bytes);
   return t;
+}
+
+void Trainer::init_model() {
+  const InitReport report = init_from_weights(*model_, options_.init);
+  if (options_.out) *options_.out << describe(report) << "\n";
 }
 
 void Trainer::restore(const Checkpoint& c) {

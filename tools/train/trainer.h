@@ -33,6 +33,8 @@ struct TrainerOptions {
   bool terminal = false;        // redraw the progress line in place
   // Checked after every optimiser step: when set, the run checkpoints and stops (e.g. on SIGINT).
   const std::atomic<bool>* stop_requested = nullptr;
+  // A new run's starting weights (soft train --init; tools/train/init_weights.h); empty: random.
+  std::string init;
 };
 
 struct RunSummary {
@@ -65,6 +67,7 @@ class Trainer {
  private:
   Trainer(TrainConfig config, models::SoftConfig model_config, std::string run_dir, const TrainerOptions& options);
   void restore(const Checkpoint& checkpoint);
+  void init_model();  // options_.init's weights into model_, the report printed
   // Trains the rest of the current epoch; false when a stop was requested (after checkpointing).
   bool train_epoch();
   // One optimiser step over `micro_batches` accumulated batches.
