@@ -20,6 +20,11 @@ ArgParser& ArgParser::repeated(const std::string& name, const std::string& metav
   return *this;
 }
 
+ArgParser& ArgParser::many(const std::string& name, const std::string& metavar, const std::string& help) {
+  specs_.push_back({name, metavar, help, false, true, true});
+  return *this;
+}
+
 ArgParser& ArgParser::flag(const std::string& name, const std::string& help) {
   specs_.push_back({name, "", help, false});
   return *this;
@@ -77,6 +82,10 @@ Args ArgParser::parse(const std::vector<std::string>& args) const {
     }
     out.values_[name] = value;
     if (spec->repeatable) out.repeated_[name].push_back(value);
+    while (spec->greedy && i + 1 < args.size() && args[i + 1].compare(0, 2, "--") != 0) {
+      out.repeated_[name].push_back(args[++i]);
+      out.values_[name] = args[i];
+    }
   }
   for (const Spec& s : specs_)
     if (s.required && !out.has(s.name))

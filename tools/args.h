@@ -32,6 +32,8 @@ class ArgParser {
                     bool required = false);
   // A flag taking a value that may be given several times (Args::get_all), e.g. --set K=V.
   ArgParser& repeated(const std::string& name, const std::string& metavar, const std::string& help);
+  // A repeated flag that also takes the arguments after it up to the next flag: --images a.jpg b.png.
+  ArgParser& many(const std::string& name, const std::string& metavar, const std::string& help);
   // A flag without a value.
   ArgParser& flag(const std::string& name, const std::string& help);
   // An argument before the flags (the KIND of `soft bench KIND --flags`, the run folder of
@@ -51,6 +53,7 @@ class ArgParser {
     std::string name, metavar, help;
     bool required = false;
     bool repeatable = false;
+    bool greedy = false;  // many(): the following non-flag arguments are more values
     bool takes_value() const { return !metavar.empty(); }
   };
   const Spec* find(const std::string& name) const;

@@ -194,3 +194,25 @@ std::pair<Tensor, int64_t> ImageFolder::load(int64_t index, const Transform& t, 
 }
 
 }  // namespace soft::data
+
+namespace soft::data {
+
+Tensor eval_image(const Image& img, int64_t s, double crop_pct) {
+  SOFT_CHECK(s > 0 && crop_pct > 0 && crop_pct <= 1, "eval_image: size ", s, ", crop_pct ", crop_pct);
+  const auto shorter = std::max<int64_t>(s, static_cast<int64_t>(std::floor(static_cast<double>(s) / crop_pct)));
+  const bool wide = img.width >= img.height;
+  const double src_short = static_cast<double>(wide ? img.height : img.width);
+  const double src_long = static_cast<double>(wide ? img.width : img.height);
+  const auto longer = std::max<int64_t>(shorter, static_cast<int64_t>(static_cast<double>(shorter) * src_long / src_short));
+  const int64_t rh = wide ? shorter : longer, rw = wide ? longer : shorter;
+  const double top = std::round(static_cast<double>(rh - s) / 2.0), left = std::round(static_cast<double>(rw - s) / 2.0);
+  const double sy = static_cast<double>(img.height) / static_cast<double>(rh);
+  const double sx = static_cast<double>(img.width) / static_cast<double>(rw);
+  const std::vector<float> pixels =
+      resize_box(img, {left * sx, top * sy, static_cast<double>(s) * sx, static_cast<double>(s) * sy}, s, s);
+  Tensor out = Tensor::empty({3, s, s}, DType::Float32);
+  std::copy(pixels.begin(), pixels.end(), out.data<float>());
+  return out;
+}
+
+}  // namespace soft::data

@@ -10,6 +10,7 @@
 
 #include "core/random.h"
 #include "core/tensor.h"
+#include "nn/data/image_decode.h"
 
 namespace soft::data {
 
@@ -45,5 +46,14 @@ class ImageFolder {
   std::vector<std::string> classes_;
   std::vector<std::pair<std::string, int64_t>> samples_;  // (path, label)
 };
+
+}  // namespace soft::data
+
+namespace soft::data {
+
+// Prediction's evaluation transform of one decoded image: the shorter side resized to
+// floor(size / crop_pct) with the same filter as the loader, the centre size x size cut out;
+// float32 [3, size, size], pixel / 255, not normalised.
+Tensor eval_image(const Image& img, int64_t size, double crop_pct);
 
 }  // namespace soft::data
