@@ -13,7 +13,7 @@ python3-torch (development only; the build and the tests never run Python):
   tests/data/pth/legacy.pth      the pre-1.6 format (refused with how to re-save)
   tests/data/bad/torch/*.pth     hostile files, each with its expected error in the test
   tests/fuzz/corpus/torch/       seeds of fuzz_torch (small valid files)
-Deterministic given torch 1.13. Usage: /usr/bin/python3 tests/data/pth/make_pth.py
+Deterministic given torch 1.13, except legacy.pth (its storage keys are object ids). Usage: /usr/bin/python3 tests/data/pth/make_pth.py
 """
 import argparse
 import collections
@@ -60,7 +60,7 @@ def official(state):
 
 def bare_views(state):
     total = sum(v.numel() for v in state.values())
-    flat = torch.empty(total + 7, dtype=torch.float32)
+    flat = torch.zeros(total + 7, dtype=torch.float32)
     out = collections.OrderedDict()
     offset = 3  # nothing starts at 0
     for name, v in state.items():
@@ -177,7 +177,11 @@ def bad_pickles():
 
 def hostile():
     items = entries(HERE / "dtypes.pth")
-    good = (HERE / "official.pth").read_bytes()
+    small = HERE / "small_official.pth"  # a small training checkpoint, for the hostile variants
+    save({"model": dtypes(), "epoch": 3, "args": argparse.Namespace(lr=0.1, model="soft_tiny")}, small)
+    small_entries = entries(small)
+    good = small.read_bytes()
+    small.unlink()
     four_floats = struct.pack("<4f", 1, 2, 3, 4)
 
     def single(call, data=four_floats):
@@ -189,7 +193,7 @@ def hostile():
                                          b"\x85R.")]),
         "global_eval_stack.pth": zip_of([("archive/data.pkl", b"\x80\x04" + b"\x8c\x08builtins\x8c\x04eval\x93" +
                                           b"\x8c\x041+1\x85R.")]),
-        "global_in_optimizer.pth": patched(entries(HERE / "official.pth"), b"cargparse\nNamespace\n",
+        "global_in_optimizer.pth": patched(small_entries, b"cargparse\nNamespace\n",
                                            b"csubprocess\nPopen\n"),
         "truncated.pth": good[:len(good) // 2],
         "truncated_pickle.pth": zip_of([("archive/data.pkl", one_tensor_pickle(
