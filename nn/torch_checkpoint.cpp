@@ -235,11 +235,21 @@ class Reader {
 
     Tensor t = Tensor::empty(Shape(size.begin(), size.end()), type->dtype);
     if (numel == 0) return t;
+    char* dst = static_cast<char*>(t.raw_data());
+    const char* base = data.data();
+    // Row-major contiguous and stored as it is kept: one copy.
+    bool contiguous = type->size == dtype_size(type->dtype) && std::strcmp(type->name, "torch.HalfStorage") != 0;
+    for (int64_t d = static_cast<int64_t>(size.size()) - 1, expected = 1; d >= 0 && contiguous; --d) {
+      contiguous = size[d] == 1 || stride[d] == expected;
+      expected *= size[d];
+    }
+    if (contiguous) {
+      std::memcpy(dst, base + static_cast<uint64_t>(offset) * type->size, numel * type->size);
+      return t;
+    }
     // Walk the elements in row-major order, reading each from its strided place.
     std::vector<int64_t> index(size.size(), 0);
     uint64_t src = static_cast<uint64_t>(offset);
-    char* dst = static_cast<char*>(t.raw_data());
-    const char* base = data.data();
     for (uint64_t n = 0; n < numel; ++n) {
       convert(base + src * type->size, type, dst + n * dtype_size(type->dtype));
       for (size_t d = size.size(); d-- > 0;) {
@@ -255,7 +265,6 @@ class Reader {
   }
 
   static void convert(const char* from, const StorageType* type, char* to) {
-    const std::string name = type->name;
     if (type->dtype != DType::Int64 || type->size == 8) {
       if (type->size == 2 && type->dtype == DType::Float32) {
         uint16_t h;
@@ -276,7 +285,7 @@ class Reader {
       int16_t x;
       std::memcpy(&x, from, 2);
       v = x;
-    } else if (name == "torch.CharStorage") {
+    } else if (std::strcmp(type->name, "torch.CharStorage") == 0) {
       v = static_cast<signed char>(*from);
     } else {
       v = static_cast<unsigned char>(*from);

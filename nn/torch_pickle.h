@@ -34,7 +34,9 @@ struct Pickle {
 };
 
 constexpr int32_t kMaxDepth = 1000;         // containers nested deeper are refused
-constexpr size_t kMaxValues = 1u << 24;     // a pickle with more values is refused
+// A pickle with more values is refused (~90 bytes each: at most ~190 MB). soft_tiny's checkpoint
+// with its optimizer state holds about 30,000.
+constexpr size_t kMaxValues = 1u << 21;
 
 // Parses `bytes`; `what` names the file in errors.
 Pickle unpickle(std::string_view bytes, const std::string& what);
