@@ -155,6 +155,10 @@ TEST_CASE("soft convert, and .pth weights in soft infer, match the safetensors p
   }
   CHECK(logits[0] == logits[1]);
   CHECK(logits[0] == logits[2]);
+  auto ema = soft::test::soft_cli({"infer", "--model", kGolden + "golden_config.json", "--weights", converted, "--ema",
+                                   "--input", kGolden + "golden_input.safetensors", "--output", dir.path + "/z.safetensors"});
+  CHECK(ema.code == 1);
+  CHECK(ema.err.find("--ema applies to .pth training checkpoints") != std::string::npos);
 
   auto bad = soft::test::run_binary("convert " + kBad + "global_os_system.pth " + dir.path + "/x.safetensors");
   CHECK(bad.first == 1);

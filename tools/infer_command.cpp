@@ -83,6 +83,8 @@ int infer_command(const Args& args, std::ostream& out) {
   Tensor images = read_input(load_safetensors(input_path), config, input_path);
   const std::string& weights_path = args.get("weights");
   Safetensors weights = nn::load_weights(weights_path, args.has("ema"));
+  SOFT_CHECK(!args.has("ema") || weights.metadata.count("format"), weights_path,
+             ": --ema applies to .pth training checkpoints (soft export --ema writes a run's EMA)");
   check_classes(weights, config, classes_given, weights_path);
 
   models::SoftModel model(config);

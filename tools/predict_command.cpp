@@ -182,6 +182,8 @@ int predict_command(const Args& args, std::ostream& out) {
     if (args.has("num-classes")) config.num_classes = args.get_int("num-classes", 1, int64_t(1) << 24);
     what = args.get("weights");
     Safetensors file = nn::load_weights(what, args.has("ema"));
+    SOFT_CHECK(!args.has("ema") || file.metadata.count("format"), what,
+               ": --ema applies to .pth training checkpoints and run folders");
     SOFT_CHECK(!file.metadata.count("trainer"), what, ": a soft train checkpoint; use 'soft predict RUN_DIR'");
     weights = file.tensors;
     if (args.has("labels")) {
