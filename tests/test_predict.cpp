@@ -12,6 +12,7 @@
 #include "nn/data/image_folder.h"
 #include "ops/ops.h"
 #include "tests/train_test_util.h"
+#include "tools/train/class_names.h"
 
 using namespace soft;
 using namespace soft::test;
@@ -104,4 +105,28 @@ TEST_CASE("predict: a run folder gives the model, weights, normalisation and cla
   CHECK(r.out.rfind("file,rank,class,label,prob\n", 0) == 0);
   CHECK(r.out.find(kImages + "grey16.png,4,") != std::string::npos);  // 4 classes, all shown
   CHECK(soft_cli({"predict", run, "--images", dir.file("nothing_here")}).code == 1);
+}
+
+TEST_CASE("predict: a run folder keeps its dataset's class names in classes.txt") {
+  TempDir dir;
+  tools::train::TrainConfig c;
+  c.data.kind = "mnist";
+  c.data.path = "/usr/share/datasets/Fashion-MNIST";
+  CHECK(tools::train::dataset_class_names(c, 10)[3] == "Dress");
+  CHECK(tools::train::dataset_class_names(c, 7).empty());  // another class count: numbers only
+  c.data.path = "/data/mnist";
+  CHECK(tools::train::dataset_class_names(c, 10)[3] == "3");
+  c.data.kind = "cifar10";
+  CHECK(tools::train::dataset_class_names(c, 10)[9] == "truck");
+  c.data.kind = "folder";
+  c.data.path = dir.file("photos");
+  for (const char* cls : {"zebra", "cat", "dog"}) std::filesystem::create_directories(c.data.path + "/train/" + cls);
+  tools::train::RunFolder run{dir.file("run")};
+  std::filesystem::create_directories(run.dir);
+  tools::train::write_class_names(run, c, 3);
+  std::filesystem::remove_all(c.data.path);  // the names stay with the run
+  CHECK(tools::train::run_class_names(run, c, 3) == std::vector<std::string>{"cat", "dog", "zebra"});
+  c.data.kind = "synthetic";
+  tools::train::write_class_names(run, c, 3);
+  CHECK(!std::filesystem::exists(tools::train::class_names_file(run)));
 }

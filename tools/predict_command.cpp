@@ -18,6 +18,7 @@
 #include "nn/torch_checkpoint.h"
 #include "ops/ops.h"
 #include "tools/cli.h"
+#include "tools/train/class_names.h"
 #include "tools/train/run_folder.h"
 
 namespace soft::tools {
@@ -41,28 +42,6 @@ std::vector<std::string> lines_of(const std::string& path) {
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
     if (!line.empty()) out.push_back(line);
   }
-  return out;
-}
-
-// The class names of the dataset a run was trained on.
-std::vector<std::string> run_labels(const train::TrainConfig& c, int64_t classes) {
-  std::vector<std::string> out;
-  if (c.data.kind == "mnist") {
-    std::string p = c.data.path;
-    std::transform(p.begin(), p.end(), p.begin(), [](unsigned char ch) { return std::tolower(ch); });
-    if (p.find("fashion") != std::string::npos)
-      out = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
-    else
-      out = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
-  } else if (c.data.kind == "cifar10") {
-    out = {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
-  } else if (c.data.kind == "folder") {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(fs::path(c.data.path) / "train", ec))
-      if (e.is_directory()) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-  }
-  if (static_cast<int64_t>(out.size()) != classes) out.clear();  // numbers only
   return out;
 }
 
@@ -171,7 +150,7 @@ int predict_command(const Args& args, std::ostream& out) {
     config = models::load_config(run.model_config());
     weights = train::checkpoint_weights(run.checkpoint(args.has("checkpoint") ? args.get("checkpoint") : "best"),
                                         args.has("ema"), what);
-    labels = run_labels(tc, config.num_classes);
+    labels = train::run_class_names(run, tc, config.num_classes);
     pre.size = tc.data.kind == "folder" ? tc.data.image_size : config.img_size;
     pre.crop_pct = tc.data.kind == "folder" ? 0.875 : 1.0;
     pre.mean = tc.data.mean;

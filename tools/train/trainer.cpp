@@ -1,4 +1,5 @@
 #include "tools/train/trainer.h"
+#include "tools/train/class_names.h"
 #include "tools/train/init_weights.h"
 
 #include <cmath>
@@ -104,6 +105,7 @@ std::unique_ptr<Trainer> Trainer::start(const TrainConfig& config, const std::st
   t->config_.data.std = t->data_.std;
   write_file_atomic(folder.config(), t->config_.json.dump(2) + "\n");
   write_file_atomic(folder.model_config(), models::config_to_json(t->model_config_) + "\n");
+  write_class_names(folder, t->config_, t->model_config_.num_classes);
   t->metrics_ = std::make_unique<MetricsLog>(folder.metrics(), 0);
   return t;
 }
