@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -20,6 +22,8 @@
 #include "nn/data/image_folder.h"
 #include "nn/layers.h"
 #include "nn/state.h"
+#include "nn/torch_checkpoint.h"
+#include "nn/torch_pickle.h"
 #include "ops/ops.h"
 #include "tests/temp_dir.h"
 #include "tools/cli.h"
@@ -36,7 +40,8 @@ const std::string kGolden = std::string(SOFT_SOURCE_DIR) + "/tests/golden/";
 
 // How a file is read. Idx*: beside the valid seed of the other kind (2 images of 3x4, 2 labels).
 // LinearState: parsed, then loaded strictly into nn::Linear(3, 2) (weight [2, 3], bias [2]).
-enum class Reader { Safetensors, LinearState, IdxImages, IdxLabels, Cifar, Image, Config };
+// Torch: a PyTorch checkpoint (nn/torch_checkpoint.h); Pickle: a bare data.pkl (nn/torch_pickle.h).
+enum class Reader { Safetensors, LinearState, IdxImages, IdxLabels, Cifar, Image, Config, Torch, Pickle };
 
 struct BadFile {
   std::string path;                // under tests/data/bad/
@@ -182,6 +187,38 @@ const std::vector<BadFile> kBadFiles = {
     {"config/landmark_stride_one.json", Reader::Config,
      {"key 'landmark_strides' entries must be in [2, 64], got [8,1,2]"}},
     {"config/deep_nesting.json", Reader::Config, {"key 'img_size' must be an integer, got a nested array"}},
+    // PyTorch checkpoints (tests/data/pth/make_pth.py)
+    {"torch/global_os_system.pth", Reader::Torch, {"pickle: refuses the global 'os.system'", "nothing in the file is executed"}},
+    {"torch/global_eval_stack.pth", Reader::Torch, {"pickle: refuses the global 'builtins.eval'"}},
+    {"torch/global_in_optimizer.pth", Reader::Torch, {"pickle: refuses the global 'subprocess.Popen'"}},
+    {"torch/truncated.pth", Reader::Torch, {"no zip end-of-central-directory record (truncated or not a zip file)"}},
+    {"torch/truncated_pickle.pth", Reader::Torch, {"pickle: truncated (1 bytes needed at byte 103, 0 left)"}},
+    {"torch/storage_size_lie.pth", Reader::Torch,
+     {"tensor 'w': storage 0 declares 400 elements of torch.FloatStorage but holds 16 bytes"}},
+    {"torch/huge_declared.pth", Reader::Torch,
+     {"tensor 'w': storage 0 declares 4611686018427387904 elements of torch.FloatStorage but holds 16 bytes"}},
+    {"torch/offset_past_end.pth", Reader::Torch,
+     {"tensor 'w': size [2], stride [1] and offset 3 reach element 4 of a storage of 4"}},
+    {"torch/stride_past_end.pth", Reader::Torch,
+     {"tensor 'w': size [2, 2], stride [4, 1] and offset 0 reach element 5 of a storage of 4"}},
+    {"torch/shape_overflow.pth", Reader::Torch,
+     {"tensor 'w': size [1099511627776, 1099511627776, 1099511627776] has more elements than its storage's 4"}},
+    {"torch/expanded_huge.pth", Reader::Torch, {"tensor 'w': size [1073741824, 4] has more elements than its storage's 4"}},
+    {"torch/missing_storage.pth", Reader::Torch, {"tensor 'w': storage '7' is not in the archive (no archive/data/7)"}},
+    {"torch/unknown_storage.pth", Reader::Torch, {"refuses the global 'torch.ComplexFloatStorage'"}},
+    {"torch/nested_million.pth", Reader::Torch, {"pickle: containers nested more than 1000 deep"}},
+    {"torch/garbage.pth", Reader::Torch, {"not a PyTorch checkpoint"}},
+    {"torch/not_zip_header.pth", Reader::Torch, {"no zip end-of-central-directory record"}},
+    {"torch/no_data_pkl.pth", Reader::Torch, {"a zip archive without ARCHIVE/data.pkl"}},
+    {"torch/bad_crc.pth", Reader::Torch, {"zip entry 'dtypes/data/0' fails its CRC-32 check"}},
+    {"torch/list_root.pth", Reader::Torch, {"the checkpoint holds a list, not a dict of tensors"}},
+    {"torch/bad_opcode.pth", Reader::Torch, {"pickle: opcode 0x49 at byte 2 is not one torch.save writes"}},
+    {"torch/deflate_bomb.pth", Reader::Torch, {"zip entry 'archive/data.pkl' claims", "bytes from"}},
+    {"pickle/global_os_system.pkl", Reader::Pickle, {"pickle: refuses the global 'os.system'"}},
+    {"pickle/nested_2000.pkl", Reader::Pickle, {"pickle: containers nested more than 1000 deep"}},
+    {"pickle/long4_huge.pkl", Reader::Pickle, {"pickle: truncated (4294967295 bytes needed at byte 7, 1 left"}},
+    {"pickle/memo_unset.pkl", Reader::Pickle, {"pickle: memo key 7 read before it was written"}},
+    {"pickle/setitem_on_list.pkl", Reader::Pickle, {"pickle: SETITEM on something that is not a dict"}},
 };
 
 // The reader's soft::Error message for `path`, or "" when it loaded the file.
@@ -199,6 +236,13 @@ std::string read_with(Reader reader, const std::string& path) {
       case Reader::Cifar: data::load_cifar10_batches({path}); break;
       case Reader::Image: data::decode_image(path); break;
       case Reader::Config: models::load_config(path); break;
+      case Reader::Torch: nn::load_weights(path); break;
+      case Reader::Pickle: {
+        std::ifstream in(path, std::ios::binary);
+        const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        nn::pickle::unpickle(bytes, path);
+        break;
+      }
     }
   } catch (const Error& e) {
     return e.what();
@@ -261,6 +305,8 @@ TEST_CASE("fuzz seeds: every seed in tests/fuzz/corpus loads") {
                           : parser == "idx"       ? (labels ? Reader::IdxLabels : Reader::IdxImages)
                           : parser == "cifar"     ? Reader::Cifar
                           : parser == "image"     ? Reader::Image
+                          : parser == "torch"     ? Reader::Torch
+                          : parser == "pickle"    ? Reader::Pickle
                                                   : Reader::Config;
     INFO(seed);
     CHECK(read_with(reader, kSeeds + seed) == "");

@@ -20,6 +20,11 @@ ArgParser& ArgParser::repeated(const std::string& name, const std::string& metav
   return *this;
 }
 
+ArgParser& ArgParser::many(const std::string& name, const std::string& metavar, const std::string& help) {
+  specs_.push_back({name, metavar, help, false, true, true});
+  return *this;
+}
+
 ArgParser& ArgParser::flag(const std::string& name, const std::string& help) {
   specs_.push_back({name, "", help, false});
   return *this;
@@ -27,7 +32,7 @@ ArgParser& ArgParser::flag(const std::string& name, const std::string& help) {
 
 ArgParser& ArgParser::positional(const std::string& name, const std::string& metavar, const std::string& help,
                                  bool required) {
-  positional_ = {name, metavar, help, required};
+  positionals_.push_back({name, metavar, help, required});
   return *this;
 }
 
@@ -46,11 +51,11 @@ Args ArgParser::parse(const std::vector<std::string>& args) const {
   Args out;
   out.command_ = command_;
   size_t first = 0;
-  if (!positional_.name.empty()) {
-    const bool given = !args.empty() && args[0].compare(0, 1, "-") != 0;
-    if (!given && positional_.required)
-      throw UsageError(command_ + ": missing " + positional_.metavar + " (" + positional_.help + ")" + hint);
-    if (given) out.values_[positional_.name] = args[first++];
+  for (const Spec& positional : positionals_) {
+    const bool given = first < args.size() && args[first].compare(0, 1, "-") != 0;
+    if (!given && positional.required)
+      throw UsageError(command_ + ": missing " + positional.metavar + " (" + positional.help + ")" + hint);
+    if (given) out.values_[positional.name] = args[first++];
   }
   for (size_t i = first; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -77,6 +82,10 @@ Args ArgParser::parse(const std::vector<std::string>& args) const {
     }
     out.values_[name] = value;
     if (spec->repeatable) out.repeated_[name].push_back(value);
+    while (spec->greedy && i + 1 < args.size() && args[i + 1].compare(0, 2, "--") != 0) {
+      out.repeated_[name].push_back(args[++i]);
+      out.values_[name] = args[i];
+    }
   }
   for (const Spec& s : specs_)
     if (s.required && !out.has(s.name))
@@ -87,8 +96,8 @@ Args ArgParser::parse(const std::vector<std::string>& args) const {
 std::string ArgParser::help() const {
   std::ostringstream s;
   s << "Usage: soft " << command_;
-  if (!positional_.name.empty())
-    s << " " << (positional_.required ? positional_.metavar : "[" + positional_.metavar + "]");
+  for (const Spec& positional : positionals_)
+    s << " " << (positional.required ? positional.metavar : "[" + positional.metavar + "]");
   for (const Spec& spec : specs_) {
     std::string usage = "--" + spec.name + (spec.takes_value() ? " " + spec.metavar : "");
     s << " " << (spec.required ? usage : "[" + usage + (spec.repeatable ? " ..." : "") + "]");
@@ -96,10 +105,11 @@ std::string ArgParser::help() const {
   s << "\n\n" << wrap(synopsis_);
   if (!description_.empty()) s << "\n" << wrap(description_);
   s << "\nFlags:\n";
-  size_t width = positional_.metavar.size();
+  size_t width = 0;
+  for (const Spec& positional : positionals_) width = std::max(width, positional.metavar.size());
   for (const Spec& spec : specs_) width = std::max(width, spec.name.size() + spec.metavar.size() + 3);
-  if (!positional_.name.empty())
-    s << "  " << positional_.metavar << std::string(width - positional_.metavar.size() + 2, ' ') << positional_.help
+  for (const Spec& positional : positionals_)
+    s << "  " << positional.metavar << std::string(width - positional.metavar.size() + 2, ' ') << positional.help
       << "\n";
   for (const Spec& spec : specs_) {
     std::string usage = "--" + spec.name + (spec.takes_value() ? " " + spec.metavar : "");

@@ -32,10 +32,13 @@ class ArgParser {
                     bool required = false);
   // A flag taking a value that may be given several times (Args::get_all), e.g. --set K=V.
   ArgParser& repeated(const std::string& name, const std::string& metavar, const std::string& help);
+  // A repeated flag that also takes the arguments after it up to the next flag: --images a.jpg b.png.
+  ArgParser& many(const std::string& name, const std::string& metavar, const std::string& help);
   // A flag without a value.
   ArgParser& flag(const std::string& name, const std::string& help);
-  // A first argument before the flags (the KIND of `soft bench KIND --flags`, the run folder of
-  // `soft eval RUN_DIR`), stored under `name`; when not required it may be left out.
+  // An argument before the flags (the KIND of `soft bench KIND --flags`, the run folder of
+  // `soft eval RUN_DIR`, IN and OUT of `soft convert IN OUT`), stored under `name`, in the order
+  // declared; when not required it may be left out.
   ArgParser& positional(const std::string& name, const std::string& metavar, const std::string& help,
                         bool required = true);
   // Appended to the help after the flags (e.g. how output is to be read).
@@ -50,13 +53,14 @@ class ArgParser {
     std::string name, metavar, help;
     bool required = false;
     bool repeatable = false;
+    bool greedy = false;  // many(): the following non-flag arguments are more values
     bool takes_value() const { return !metavar.empty(); }
   };
   const Spec* find(const std::string& name) const;
 
   std::string command_, synopsis_, description_, epilog_;
   std::vector<Spec> specs_;
-  Spec positional_;  // no name: the command takes no positional argument
+  std::vector<Spec> positionals_;
 };
 
 // Parsed flags, by name without the leading "--".

@@ -57,6 +57,8 @@ const std::vector<Command>& commands() {
       {"train", "train a model from a config (run folder, metrics, checkpoints, resume)", train_parser,
        train_command},
       {"eval", "test top-1 / top-5 of a run's checkpoint or of weights", eval_parser, eval_command},
+      {"predict", "classify image files (JPEG, PNG) with a run or weights", predict_parser, predict_command},
+      {"convert", "a PyTorch checkpoint (.pth) as a safetensors file", convert_parser, convert_command},
       {"export", "a run's model weights as a safetensors file", export_parser, export_command},
       {"bench", "CPU benchmarks: training steps, one attention block, the GEMM kernel", bench_parser, bench_command},
   };

@@ -48,6 +48,14 @@ int train_command(const Args& args, std::ostream& out);
 ArgParser eval_parser();
 int eval_command(const Args& args, std::ostream& out);
 
+// soft predict: labelled top-k predictions for image files (tools/predict_command.cpp).
+ArgParser predict_parser();
+int predict_command(const Args& args, std::ostream& out);
+
+// soft convert: a PyTorch checkpoint to safetensors (tools/convert_command.cpp).
+ArgParser convert_parser();
+int convert_command(const Args& args, std::ostream& out);
+
 // soft export: a run's weights as a safetensors file (tools/export_command.cpp).
 ArgParser export_parser();
 int export_command(const Args& args, std::ostream& out);

@@ -8,6 +8,7 @@
 #include "core/safetensors.h"
 #include "models/soft.h"
 #include "nn/state.h"
+#include "nn/torch_checkpoint.h"
 #include "tools/cli.h"
 #include "tools/train/evaluate.h"
 #include "tools/train/progress.h"
@@ -25,7 +26,8 @@ ArgParser eval_parser() {
       .flag("ema", "the EMA of the weights instead of the model's own")
       .option("config", "FILE", "training config (with --weights): its model and data sections are used")
       .repeated("set", "KEY=VALUE", "override a key of --config (e.g. data.path=DIR)")
-      .option("weights", "W.safetensors", "model weights (with --config)")
+      .option("num-classes", "K", "classifier size with --config (sets model.num_classes)")
+      .option("weights", "W", "model weights (with --config): .safetensors or a PyTorch .pth")
       .option("device", "DEVICE", "cpu, cuda or cuda:N (default: cpu)")
       .option("threads", "T", "CPU threads (default: OpenMP's, e.g. $OMP_NUM_THREADS)")
       .epilog("Prints one line: the weights, top-1, top-5 and mean cross-entropy over the test split.");
@@ -37,7 +39,8 @@ int eval_command(const Args& args, std::ostream& out) {
     throw UsageError("eval: give either RUN_DIR or --config FILE --weights W.safetensors; see 'soft eval --help'");
   if (!from_run && !(args.has("config") && args.has("weights")))
     throw UsageError("eval: --config and --weights go together");
-  if (from_run && args.has("set")) throw UsageError("eval: --set applies to --config");
+  if (from_run && (args.has("set") || args.has("num-classes")))
+    throw UsageError("eval: --set and --num-classes apply to --config");
   if (args.has("threads")) set_num_threads(static_cast<int>(args.get_int("threads", 1, 4096)));
   const Device device = train::usable_device(args.has("device") ? args.get("device") : "cpu");
 
@@ -53,14 +56,17 @@ int eval_command(const Args& args, std::ostream& out) {
     weights = train::checkpoint_weights(checkpoint, args.has("ema"), what);
   } else {
     if (args.has("checkpoint")) throw UsageError("eval: --checkpoint applies to RUN_DIR");
-    config = train::load_train_config(args.get("config"), args.get_all("set"));
+    std::vector<std::string> sets = args.get_all("set");
+    if (args.has("num-classes")) sets.push_back("model.num_classes=" + std::to_string(args.get_int("num-classes", 1, int64_t(1) << 24)));
+    config = train::load_train_config(args.get("config"), sets);
     model_config = train::model_config_for(config);
     what = args.get("weights");
-    Safetensors file = load_safetensors(what);
+    Safetensors file = nn::load_weights(what, args.has("ema"));
     if (file.metadata.count("trainer")) {
       weights = train::checkpoint_weights(args.get("weights"), args.has("ema"), what);
     } else {
-      SOFT_CHECK(!args.has("ema"), what, ": holds model weights, not a training checkpoint; leave out --ema");
+      SOFT_CHECK(!args.has("ema") || file.metadata.count("format"), what,
+                 ": holds model weights, not a training checkpoint; leave out --ema");
       weights = file.tensors;
     }
   }

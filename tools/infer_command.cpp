@@ -9,6 +9,7 @@
 #include "models/info.h"
 #include "models/soft.h"
 #include "nn/state.h"
+#include "nn/torch_checkpoint.h"
 #include "tools/cli.h"
 
 namespace soft::tools {
@@ -60,7 +61,8 @@ ArgParser infer_parser() {
                    "shapes), and runs one forward pass in eval mode without autograd.")
       .option("model", "NAME", "built-in model (soft_tiny ... soft_huge, soft_fmnist, soft_cifar) or JSON config path",
               true)
-      .option("weights", "W.safetensors", "the model's state under its official state_dict names", true)
+      .option("weights", "W", "the model's state under its official state_dict names: .safetensors or a PyTorch .pth", true)
+      .flag("ema", "a .pth training checkpoint's EMA weights (model_ema) instead of its model")
       .option("input", "X.safetensors", "key 'input': float32 [B, C, H, W] images, C = the config's in_chans", true)
       .option("output", "Y.safetensors", "written (atomically) with key 'logits': float32 [B, classes]", true)
       .option("num-classes", "K", "classifier size, overriding the config's num_classes")
@@ -80,7 +82,9 @@ int infer_command(const Args& args, std::ostream& out) {
   const std::string& input_path = args.get("input");
   Tensor images = read_input(load_safetensors(input_path), config, input_path);
   const std::string& weights_path = args.get("weights");
-  Safetensors weights = load_safetensors(weights_path);
+  Safetensors weights = nn::load_weights(weights_path, args.has("ema"));
+  SOFT_CHECK(!args.has("ema") || weights.metadata.count("format"), weights_path,
+             ": --ema applies to .pth training checkpoints (soft export --ema writes a run's EMA)");
   check_classes(weights, config, classes_given, weights_path);
 
   models::SoftModel model(config);

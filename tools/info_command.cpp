@@ -155,6 +155,7 @@ ArgParser info_parser() {
                    "equals the built model's (BatchNorm running statistics are buffers, not counted).")
       .option("model", "NAME", "built-in model (soft_tiny ... soft_huge, soft_fmnist, soft_cifar) or JSON config path",
               true)
+      .option("num-classes", "K", "classifier size, overriding the config's num_classes")
       .option("img", "N|HxW", "input image size in pixels (default: the config's img_size, square)")
       .flag("json", "print one JSON object instead of text")
       .epilog(std::string("MACs: ") + models::kMacConvention +
@@ -164,6 +165,7 @@ ArgParser info_parser() {
 
 int info_command(const Args& args, std::ostream& out) {
   models::SoftConfig config = models::resolve_config(args.get("model"));
+  if (args.has("num-classes")) config.num_classes = args.get_int("num-classes", 1, int64_t(1) << 24);
   // Without --img the config's own img_size is used; if that does not fit, the config is at fault
   // (describe_model's soft::Error, exit 1), not the command line.
   auto [h, w] = args.has("img") ? parse_image_size(args.get("img")) : std::pair{config.img_size, config.img_size};

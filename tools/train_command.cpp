@@ -50,6 +50,7 @@ train::TrainConfig config_from_args(const Args& args) {
     }
   }
   if (args.has("device")) json["device"] = args.get("device");
+  if (args.has("num-classes")) json["model"]["num_classes"] = args.get_int("num-classes", 1, int64_t(1) << 24);
   if (args.has("precision")) json["precision"] = args.get("precision");
   return train::config_from_json(json, path);
 }
@@ -70,6 +71,8 @@ ArgParser train_parser() {
       .option("run-dir", "PATH", "the run folder (default runs/NAME, NAME from the config's name)")
       .option("device", "DEVICE", "cpu, cuda or cuda:N (overrides the config's device)")
       .option("precision", "P", "fp32, bf16 on a CUDA device, or fp64 (overrides the config's precision)")
+      .option("init", "W", "start from pretrained weights: a .pth, .safetensors or run folder (fine-tuning)")
+      .option("num-classes", "K", "classifier size (sets model.num_classes; with --init the head is re-initialised)")
       .flag("force", "start afresh in a run folder that already holds a run (its files are replaced)")
       .epilog("Progress goes to stdout: a status line redrawn in place on a terminal, plain lines otherwise. "
               "Exit status: 0 when the run completes (or stops at debug.stop_at_step), 1 on an error (including "
@@ -83,9 +86,10 @@ int train_run(const Args& args, std::ostream& out, dist::Communicator* comm) {
   const bool resume = args.has("resume");
   if (resume == args.has("config"))
     throw UsageError("train: give either --config FILE (a new run) or --resume RUN_DIR; see 'soft train --help'");
-  if (resume && (args.has("set") || args.has("run-dir") || args.has("force")))
-    throw UsageError("train: --resume continues a run with its own config; --set, --run-dir and --force apply to "
-                     "--config");
+  if (resume && (args.has("set") || args.has("run-dir") || args.has("force") || args.has("init") ||
+                 args.has("num-classes")))
+    throw UsageError("train: --resume continues a run with its own config; --set, --run-dir, --force, --init and "
+                     "--num-classes apply to --config");
   train::TrainerOptions options;
   options.out = &out;
   // Under mpirun a rank's stdout may be a pseudo-terminal of the launcher's: plain lines there.
@@ -101,6 +105,8 @@ int train_run(const Args& args, std::ostream& out, dist::Communicator* comm) {
     trainer = train::Trainer::resume(args.get("resume"), device, options);
   } else {
     train::TrainConfig config = config_from_args(args);
+    for (const std::string& note : config.notes) out << note << "\n";
+    if (args.has("init")) options.init = args.get("init");
     const std::string run_dir = args.has("run-dir") ? args.get("run-dir") : "runs/" + config.name;
     trainer = train::Trainer::start(config, run_dir, args.has("force"), options);
   }

@@ -160,4 +160,26 @@ std::pair<Tensor, int64_t> ImageFolder::load(int64_t index, const Transform& t, 
   return {out, samples_[index].second};
 }
 
+Tensor eval_image(const Image& img, int64_t s, double crop_pct, Interpolation interpolation) {
+  SOFT_CHECK(s > 0 && crop_pct > 0 && crop_pct <= 1, "eval_image: size ", s, ", crop_pct ", crop_pct);
+  // The shorter side to floor(s / crop_pct), the longer one scaled alike and truncated, the centre s x s.
+  const auto shorter = std::max<int64_t>(s, static_cast<int64_t>(std::floor(static_cast<double>(s) / crop_pct)));
+  const bool wide = img.width >= img.height;
+  const double ratio = static_cast<double>(wide ? img.width : img.height) / static_cast<double>(wide ? img.height : img.width);
+  const auto longer = std::max<int64_t>(shorter, static_cast<int64_t>(static_cast<double>(shorter) * ratio));
+  ResizeRequest r;
+  r.interpolation = interpolation;
+  r.w = img.width, r.h = img.height;
+  r.out_h = wide ? shorter : longer, r.out_w = wide ? longer : shorter;
+  r.win_w = r.win_h = s;
+  r.win_x = static_cast<int64_t>(std::nearbyint(static_cast<double>(r.out_w - s) / 2.0));
+  r.win_y = static_cast<int64_t>(std::nearbyint(static_cast<double>(r.out_h - s) / 2.0));
+  const Image crop = resize_crop(img, r);  // [s, s, 3]
+  Tensor out = Tensor::empty({3, s, s}, DType::Float32);
+  float* o = out.data<float>();
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t i = 0; i < s * s; ++i) o[c * s * s + i] = static_cast<float>(crop.rgb[i * 3 + c]) / 255.0f;
+  return out;
+}
+
 }  // namespace soft::data

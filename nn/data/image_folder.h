@@ -13,6 +13,7 @@
 
 #include "core/random.h"
 #include "core/tensor.h"
+#include "nn/data/image_decode.h"
 #include "nn/data/rand_augment.h"
 #include "nn/data/resize.h"
 
@@ -56,5 +57,14 @@ class ImageFolder {
   std::vector<std::string> classes_;
   std::vector<std::pair<std::string, int64_t>> samples_;  // (path, label)
 };
+
+}  // namespace soft::data
+
+namespace soft::data {
+
+// Prediction's evaluation transform of one decoded image: the shorter side resized to
+// floor(size / crop_pct) with `interpolation` (Pillow's), the centre size x size cut out;
+// float32 [3, size, size], pixel / 255, not normalised.
+Tensor eval_image(const Image& img, int64_t size, double crop_pct, Interpolation interpolation);
 
 }  // namespace soft::data

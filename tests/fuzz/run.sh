@@ -13,7 +13,7 @@ build=$1
 seconds=${2:-10}
 shift $(( $# < 2 ? $# : 2 ))
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(safetensors idx cifar image config)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(safetensors idx cifar image config torch pickle)
 
 logs="$build/fuzz-logs"
 mkdir -p "$logs" "$build/fuzz-artifacts"

@@ -23,6 +23,7 @@ models::SoftConfig model_config_for(const TrainConfig& config) {
   models::SoftConfig m = models::resolve_config(config.model.config);
   if (config.model.drop_path_rate) m.drop_path_rate = *config.model.drop_path_rate;
   if (config.model.drop_rate) m.drop_rate = *config.model.drop_rate;
+  if (config.model.num_classes) m.num_classes = *config.model.num_classes;
   return m;
 }
 

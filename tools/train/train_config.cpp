@@ -145,7 +145,7 @@ struct Reader {
 const Json& default_config_json() {
   static const Json defaults = Json::parse(R"({
     "name": "run",
-    "model": {"config": "soft_tiny", "drop_path_rate": null, "drop_rate": null},
+    "model": {"config": "soft_tiny", "drop_path_rate": null, "drop_rate": null, "num_classes": null},
     "data": {
       "kind": "folder", "path": "", "image_size": 224, "mean": [], "std": [],
       "train_limit": 0, "test_limit": 0, "workers": 1, "skip_bad_files": false,
@@ -207,6 +207,7 @@ TrainConfig config_from_json(const Json& resolved, const std::string& what) {
   for (auto [key, field] : {std::pair{"model.drop_path_rate", &c.model.drop_path_rate},
                             std::pair{"model.drop_rate", &c.model.drop_rate}})
     if (!r.at(key).is_null()) *field = r.number(key, 0.0, 1.0, false, true);
+  if (!r.at("model.num_classes").is_null()) c.model.num_classes = r.integer("model.num_classes", 1, int64_t(1) << 24);
 
   c.data.kind = r.choice("data.kind", {"mnist", "cifar10", "folder", "synthetic"});
   c.data.path = r.get<std::string>("data.path");
@@ -288,7 +289,13 @@ TrainConfig config_from_json(const Json& resolved, const std::string& what) {
              c.precision, "\" is not one of: fp32, bf16, fp64");
   SOFT_CHECK(c.precision != "bf16" || cuda, what, ": 'precision' = \"bf16\" needs a CUDA device ('device' is \"",
              c.device, "\")");
-  c.schedule.warmup_epochs = r.number("schedule.warmup_epochs", 0.0, static_cast<double>(c.epochs), false, true);
+  c.schedule.warmup_epochs = r.number("schedule.warmup_epochs", 0.0, 1e6);
+  if (c.schedule.warmup_epochs >= static_cast<double>(c.epochs)) {  // a quick try of a long recipe (epochs=1)
+    const double shortened = static_cast<double>(c.epochs) / 10.0;
+    c.notes.push_back(detail::concat("note: the warm-up of ", c.schedule.warmup_epochs, " epochs is not shorter than the ",
+                                     c.epochs, "-epoch run; shortened to ", shortened, " epochs"));
+    c.schedule.warmup_epochs = shortened;
+  }
   bool mixing = (c.augmentation.mixup > 0 || c.augmentation.cutmix > 0) && c.augmentation.mixup_prob > 0;
   SOFT_CHECK(!mixing || c.batch % 2 == 0, what, ": 'batch' = ", c.batch,
              " must be even with mixup/cutmix (each sample is mixed with its mirror in the batch)");

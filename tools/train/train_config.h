@@ -20,6 +20,7 @@ struct TrainConfig {
     std::string config;                    // built-in model name or JSON path (models/config.h)
     std::optional<double> drop_path_rate;  // overrides the model config's when set
     std::optional<double> drop_rate;
+    std::optional<int64_t> num_classes;    // overrides the model config's (fine-tuning to other classes)
   } model;
 
   struct Data {
@@ -45,6 +46,10 @@ struct TrainConfig {
     bool nesterov = false;
     double clip_grad = 0.0;  // global-norm clipping threshold; 0 disables
   } optim;
+
+  // What reading the config changed, for the user to see (e.g. a warm-up longer than the run,
+  // shortened to a tenth of it).
+  std::vector<std::string> notes;
 
   struct Schedule {
     double warmup_epochs = 0.0, warmup_lr = 1e-6, min_lr = 1e-5;

@@ -1,4 +1,6 @@
 #include "tools/train/trainer.h"
+#include "tools/train/class_names.h"
+#include "tools/train/init_weights.h"
 
 #include <cmath>
 #include <cstdio>
@@ -83,6 +85,7 @@ Trainer::Trainer(TrainConfig config, models::SoftConfig model_config, std::strin
 
   manual_seed(config_.seed);  // parameter initialisation, then dropout, drop-path and mixup
   model_ = std::make_unique<models::SoftModel>(model_config_);
+  if (!options_.init.empty()) init_model();
   model_->to(device_);
   if (config_.precision == "fp64") model_->to(DType::Float64);
   join_ranks();
@@ -139,6 +142,7 @@ std::unique_ptr<Trainer> Trainer::start(const TrainConfig& config, const std::st
   if (!writer) return t;
   write_file_atomic(folder.config(), t->config_.json.dump(2) + "\n");
   write_file_atomic(folder.model_config(), models::config_to_json(t->model_config_) + "\n");
+  write_class_names(folder, t->config_, t->model_config_.num_classes);
   t->metrics_ = std::make_unique<MetricsLog>(folder.metrics(), 0);
   return t;
 }
@@ -163,6 +167,11 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& run_dir, const std::
     t->metrics_ = std::make_unique<MetricsLog>(folder.metrics(), t->state_.metrics_bytes);
   }
   return t;
+}
+
+void Trainer::init_model() {
+  const InitReport report = init_from_weights(*model_, options_.init);
+  if (options_.out && is_writer()) *options_.out << describe(report) << "\n";
 }
 
 void Trainer::restore(const Checkpoint& c) {

@@ -43,6 +43,8 @@ struct TrainerOptions {
   const std::atomic<bool>* stop_requested = nullptr;
   // The job's processes (dist::world()), or nullptr to train alone.
   dist::Communicator* comm = nullptr;
+  // A new run's starting weights (soft train --init; tools/train/init_weights.h); empty: random.
+  std::string init;
 };
 
 struct RunSummary {
@@ -81,6 +83,7 @@ class Trainer {
   // Sums `values` over the ranks (a no-op alone).
   void sum_over_ranks(std::vector<double>& values);
   void report_bad_files();  // after an epoch: how many unreadable images were replaced in it
+  void init_model();  // options_.init's weights into model_, the report printed
   // Trains the rest of the current epoch; false when a stop was requested (after checkpointing).
   bool train_epoch();
   // One optimiser step over `micro_batches` accumulated batches.
