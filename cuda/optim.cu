@@ -1,4 +1,4 @@
-// CUDA kernels of the optimisers' fused updates (nn/optim/optim_kernels.h): one launch per
+// CUDA kernels of the optimisers' fused updates (ops/optim_kernels.h): one launch per
 // parameter group, whatever its number of tensors. The host writes a table of the tensors
 // (their data pointers and sizes) and of fixed-size chunks of them; block b updates chunk b.
 #include <algorithm>
@@ -7,14 +7,11 @@
 
 #include "cuda/check.h"
 #include "cuda/context.h"
-#include "nn/optim/optim_kernels.h"
 #include "ops/dispatch.h"
+#include "ops/optim_kernels.h"
 
 namespace soft::cuda {
 namespace {
-
-using nn::optim::AdamWCoeffs;
-using nn::optim::SgdCoeffs;
 
 constexpr int64_t kChunk = 16384;  // elements per block
 
