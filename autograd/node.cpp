@@ -3,14 +3,27 @@
 #include "autograd/node.h"
 
 #include "autograd/grad_mode.h"
+#include "autograd/record_check.h"
 
 namespace soft {
+namespace {
+
+RecordCheck record_check = nullptr;
+
+}  // namespace
+
+RecordCheck set_record_check(RecordCheck check) {
+  RecordCheck previous = record_check;
+  record_check = check;
+  return previous;
+}
 
 Tensor record(const char* op, Tensor out, const std::vector<Tensor>& inputs, Node::BackwardFn backward) {
   if (!GradMode::enabled()) return out;
   bool any = false;
   for (const Tensor& t : inputs) any |= t.defined() && t.requires_grad();
   if (!any) return out;
+  if (record_check) record_check(op);
 
   auto node = std::make_shared<Node>();
   node->op = op;

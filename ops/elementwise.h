@@ -21,8 +21,11 @@ Tensor map_binary(BinaryOp op, const Tensor& a, const Tensor& b, double p0 = 0, 
 
 // The CPU's math of one element: ops/pointwise.h's, except float GELU (forward and backward)
 // and sigmoid, which use ops/cpu_math.h's vectorisable forms instead of the C library's calls.
+// Both name unary_fn / binary_fn, the math the GPU runs, for every op: an op whose math is written
+// only here fails to build on the CPU too (the static_assert of unary_fn), not only under nvcc.
 template <UnaryOp Op, class T>
 inline T cpu_unary_fn(T x, double p0, double p1) {
+  [[maybe_unused]] constexpr auto gpu_math = &unary_fn<Op, T>;
   if constexpr (std::is_same_v<T, float> && Op == UnaryOp::Gelu) return cpu_math::gelu_erf(x);
   else if constexpr (std::is_same_v<T, float> && Op == UnaryOp::GeluTanh) return cpu_math::gelu_tanh(x);
   else if constexpr (std::is_same_v<T, float> && Op == UnaryOp::Sigmoid) return cpu_math::logistic(x).s;
@@ -30,6 +33,7 @@ inline T cpu_unary_fn(T x, double p0, double p1) {
 }
 template <BinaryOp Op, class T>
 inline T cpu_binary_fn(T a, T b, double p0, double p1) {
+  [[maybe_unused]] constexpr auto gpu_math = &binary_fn<Op, T>;
   if constexpr (std::is_same_v<T, float> && Op == BinaryOp::GeluBackward) return a * cpu_math::gelu_erf_grad(b);
   else if constexpr (std::is_same_v<T, float> && Op == BinaryOp::GeluTanhBackward) return a * cpu_math::gelu_tanh_grad(b);
   else return binary_fn<Op>(a, b, p0, p1);
