@@ -90,7 +90,8 @@ const OpInfo* find_op(const std::string& name) {
 
 const std::vector<CpuOnlyKernel>& cpu_only_kernels() {
   static const std::vector<CpuOnlyKernel> kernels = {
-      {"gaussian_kernel_backward", "on a GPU the backward is two matmuls and sums (gaussian_kernel_backward_by_products)"},
+      // On a GPU the backward is two matmuls and sums (gaussian_kernel_backward_by_products).
+      {"gaussian_kernel_backward", "the GPU runs gaussian_kernel's backward as matmuls"},
   };
   return kernels;
 }

@@ -10,7 +10,7 @@
 
 #include "autograd/node.h"
 #include "ops/dispatch.h"
-#include "ops/pointwise.h"
+#include "ops/pointwise_math.h"
 #include "ops/registry.h"
 #include "tests/op_check.h"
 
@@ -44,7 +44,8 @@ TEST_CASE("every record(\"name\", ...) in the source names an op registered as d
   const std::regex literal(R"(record\(\s*"([a-z0-9_]+)\")");
   int found = 0;
   for (const char* folder : {"autograd", "ops", "dist", "nn", "models"}) {
-    for (const auto& entry : std::filesystem::recursive_directory_iterator(std::string(SOFT_SOURCE_DIR) + "/" + folder)) {
+    const std::string root = std::string(SOFT_SOURCE_DIR) + "/" + folder;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
       if (entry.path().extension() != ".cpp") continue;
       std::ifstream in(entry.path());
       std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -69,7 +70,7 @@ TEST_CASE("record() refuses, in the tests, an op name missing from the registry"
                        doctest::Contains("lists it as not differentiable"), Error);
 }
 
-// The pointwise ops of ops/pointwise.h are ops like any other; their backward helpers
+// The pointwise ops of ops/pointwise_math.h are ops like any other; their backward helpers
 // (<op>_backward) belong to a registered differentiable op.
 TEST_CASE("every SOFT_UNARY_OPS and SOFT_BINARY_OPS name is a registered op or a registered op's backward") {
   std::vector<std::string> names(std::begin(kUnaryOpNames), std::end(kUnaryOpNames));

@@ -4,7 +4,7 @@
 #include <set>
 #include <string>
 
-#include "ops/pointwise.h"
+#include "ops/pointwise_math.h"
 #include "tests/cuda/cuda_test.h"
 #include "tests/op_check.h"
 
@@ -55,7 +55,7 @@ Fn binary_fn(BinaryFn op) {
 
 }  // namespace
 
-// Needs no GPU: a new pointwise op (ops/pointwise.h) fails here until it has a case above. Its
+// Needs no GPU: a new pointwise op (ops/pointwise_math.h) fails here until it has a case above. Its
 // *_backward helper is covered by the backward of its op's case.
 TEST_CASE("cuda: every SOFT_UNARY_OPS and SOFT_BINARY_OPS op has a GPU-vs-CPU case") {
   std::set<std::string> covered;

@@ -26,8 +26,10 @@ TEST_CASE("cuda: every dispatch stub has a CUDA kernel of its signature unless l
     void* kernel = nullptr;
     // find_cuda_kernel throws when the kernel was registered with another signature.
     CHECK_NOTHROW(kernel = find_cuda_kernel(stub.name, *stub.signature));
-    if (cpu_only(stub.name)) CHECK_MESSAGE(kernel == nullptr, "listed CPU-only in ops/registry.cpp but has a CUDA kernel");
-    else CHECK_MESSAGE(kernel != nullptr, "no SOFT_REGISTER_CUDA_KERNEL(\"", stub.name, "\", ...) in cuda/ and not listed "
-                                          "in cpu_only_kernels() of ops/registry.cpp");
+    if (cpu_only(stub.name))
+      CHECK_MESSAGE(kernel == nullptr, "listed CPU-only in ops/registry.cpp but has a CUDA kernel");
+    else
+      CHECK_MESSAGE(kernel != nullptr, "no SOFT_REGISTER_CUDA_KERNEL(\"", stub.name,
+                    "\", ...) in cuda/ and not listed in cpu_only_kernels() of ops/registry.cpp");
   }
 }
