@@ -4,12 +4,12 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "core/safetensors.h"
 #include "core/tensor.h"
+#include "tests/temp_dir.h"
 
 using namespace soft;
 
@@ -43,11 +43,11 @@ TEST_CASE("a strided view reads and copies its own elements in row-major order")
 }
 
 TEST_CASE("safetensors round-trips a strided view without ops") {
-  auto path = (std::filesystem::temp_directory_path() / "soft_core_alone.safetensors").string();
+  test::TempDir dir;
+  std::string path = dir.file("w.safetensors");
   Tensor t = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3}, DType::Float32);
   save_safetensors(path, {{"w", transposed(t)}});
   Safetensors loaded = load_safetensors(path);
-  std::filesystem::remove(path);
   REQUIRE(loaded.tensors.size() == 1);
   CHECK(loaded.tensors[0].first == "w");
   const Tensor& w = loaded.tensors[0].second;
