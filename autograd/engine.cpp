@@ -9,29 +9,6 @@
 
 namespace soft {
 
-Tensor record(const char* op, Tensor out, const std::vector<Tensor>& inputs, Node::BackwardFn backward) {
-  if (!GradMode::enabled()) return out;
-  bool any = false;
-  for (const Tensor& t : inputs) any |= t.defined() && t.requires_grad();
-  if (!any) return out;
-
-  auto node = std::make_shared<Node>();
-  node->op = op;
-  for (const Tensor& t : inputs) {
-    Edge e;
-    if (t.defined() && t.requires_grad()) {
-      e.shape = t.shape();
-      if (t.grad_fn()) e.fn = t.grad_fn();
-      else e.leaf = t.impl_ptr();
-    }
-    node->inputs.push_back(std::move(e));
-  }
-  node->backward = std::move(backward);
-  out.impl()->requires_grad = true;
-  out.impl()->grad_fn = std::move(node);
-  return out;
-}
-
 namespace {
 
 thread_local LeafGradReady t_leaf_grad_ready;
@@ -161,6 +138,10 @@ void run_backward(const Tensor& root, const Tensor& gradient, bool retain_graph)
     }
     if (!retain_graph) node->release();
   }
+}
+
+void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
+  run_backward(*this, gradient, retain_graph);
 }
 
 }  // namespace soft

@@ -12,7 +12,7 @@
 #include <tuple>
 
 #include "core/atomic_file.h"
-#include "ops/ops.h"
+#include "core/tensor.h"
 
 namespace soft {
 namespace {
@@ -189,7 +189,7 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
     SOFT_CHECK(t.defined(), "save_safetensors: tensor '", name, "' is undefined");
     SOFT_CHECK(name != "__metadata__" && !header.contains(name), "save_safetensors: duplicate or reserved name '",
                name, "'");
-    Tensor c = to_device(t.detach(), Device::cpu()).contiguous();
+    Tensor c = cpu_copy(t);
     uint64_t bytes = static_cast<uint64_t>(c.numel()) * dtype_size(c.dtype());
     header[name] = {{"dtype", dtype_code(c.dtype())}, {"shape", c.shape()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;

@@ -96,8 +96,7 @@ struct CpuAllocator final : Allocator {
 
 // Never destroyed: tensors held by static objects are freed after static destruction begins.
 CpuAllocator& cpu_allocator = *new CpuAllocator;
-Allocator* cuda_allocator = nullptr;
-DeviceCopyFn device_copy = nullptr;
+DeviceBackend cuda_backend;
 
 }  // namespace
 
@@ -106,22 +105,24 @@ void reset_cpu_peak() { cpu_allocator.reset_peak(); }
 
 Allocator& allocator_for(Device device) {
   if (device.is_cpu()) return cpu_allocator;
-  SOFT_CHECK(cuda_allocator, "cannot allocate on ", device.str(),
+  SOFT_CHECK(cuda_backend.allocator, "cannot allocate on ", device.str(),
              ": this build has no CUDA backend (configure with -DSOFT_CUDA=ON on a machine with nvcc)");
-  return *cuda_allocator;
+  return *cuda_backend.allocator;
 }
 
-void set_device_allocator(DeviceType type, Allocator* allocator) {
-  SOFT_CHECK(type == DeviceType::CUDA, "set_device_allocator: only the CUDA allocator can be replaced");
-  cuda_allocator = allocator;
+void set_device_backend(DeviceType type, const DeviceBackend& backend) {
+  SOFT_CHECK(type == DeviceType::CUDA, "set_device_backend: only the CUDA backend can be installed");
+  cuda_backend = backend;
 }
-
-void set_device_copy(DeviceCopyFn copy) { device_copy = copy; }
 
 void copy_between_devices(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
-  SOFT_CHECK(device_copy, "cannot copy from ", src_device.str(), " to ", dst_device.str(),
+  SOFT_CHECK(cuda_backend.copy, "cannot copy from ", src_device.str(), " to ", dst_device.str(),
              ": this build has no CUDA backend");
-  device_copy(dst, dst_device, src, src_device, bytes);
+  cuda_backend.copy(dst, dst_device, src, src_device, bytes);
+}
+
+void device_synchronize(Device device) {
+  if (!device.is_cpu() && cuda_backend.synchronize) cuda_backend.synchronize(device);
 }
 
 Storage::Storage(size_t bytes, Device device)

@@ -8,7 +8,7 @@
 namespace soft {
 
 // A device's memory source. The CPU one hands out 64-byte aligned blocks; the CUDA backend
-// installs its own with set_device_allocator when it is built.
+// installs its own (DeviceBackend below) when it is built.
 struct Allocator {
   virtual ~Allocator() = default;
   virtual void* allocate(size_t bytes, Device device) = 0;
@@ -23,14 +23,25 @@ struct CpuMemoryStats {
 CpuMemoryStats cpu_memory_stats();
 void reset_cpu_peak();
 
-Allocator& allocator_for(Device device);  // throws when the device has no allocator in this build
-void set_device_allocator(DeviceType type, Allocator* allocator);
-
-// Copies `bytes` between memories of two devices (at least one of them not the CPU). The CUDA
-// backend installs the implementation; without one this throws.
+// Copies `bytes` between memories of two devices (at least one of them not the CPU).
 using DeviceCopyFn = void (*)(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
-void set_device_copy(DeviceCopyFn copy);
+// Waits until the work queued on a device has finished.
+using DeviceSynchronizeFn = void (*)(Device device);
+
+// What core needs from a device backend, installed once by the backend (cuda/allocator.cu) from a
+// static initialiser. Core and the layers above reach the device only through these hooks and the
+// kernels of ops/dispatch.h, so nothing below the backend includes it.
+struct DeviceBackend {
+  Allocator* allocator = nullptr;
+  DeviceCopyFn copy = nullptr;
+  DeviceSynchronizeFn synchronize = nullptr;
+};
+void set_device_backend(DeviceType type, const DeviceBackend& backend);  // type: CUDA only
+
+Allocator& allocator_for(Device device);  // throws when the device has no allocator in this build
+// Throws when this build has no backend for the non-CPU device.
 void copy_between_devices(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
+void device_synchronize(Device device);   // nothing for the CPU or a build without a backend
 
 class Storage {
  public:

@@ -1,8 +1,6 @@
 #include "core/tensor.h"
 
-#include "autograd/engine.h"
-#include "autograd/grad_mode.h"
-#include "ops/ops.h"
+#include <cstring>
 
 namespace soft {
 
@@ -62,7 +60,7 @@ void* Tensor::raw_data() const {
 }
 
 std::vector<double> Tensor::to_vector() const {
-  if (!device().is_cpu()) return to_device(detach(), Device::cpu()).to_vector();
+  if (!device().is_cpu()) return cpu_copy(*this).to_vector();
   std::vector<double> out(numel());
   const TensorImpl& i = checked();
   Shape index(i.shape.size(), 0);
@@ -111,11 +109,40 @@ void Tensor::set_grad(Tensor g) {
 
 const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked().grad_fn; }
 
-void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
-  run_backward(*this, gradient, retain_graph);
-}
-
 Tensor Tensor::detach() const { return make_view(*this, shape(), strides(), storage_offset()); }
+
+Tensor cpu_copy(const Tensor& t) {
+  if (t.device().is_cpu() && t.is_contiguous()) return t.detach();
+  const int64_t item = dtype_size(t.dtype());
+  Tensor out = Tensor::empty(t.shape(), t.dtype());
+  if (t.numel() == 0) return out;
+  // The elements t can reach: from its offset to its last element (strides are not negative).
+  int64_t span = 1;
+  for (size_t d = 0; d < t.shape().size(); ++d) span += (t.shape()[d] - 1) * t.strides()[d];
+  std::vector<char> staged;
+  const char* src = static_cast<const char*>(t.raw_data());
+  if (!t.device().is_cpu()) {
+    staged.resize(span * item);
+    copy_between_devices(staged.data(), Device::cpu(), src, t.device(), staged.size());
+    src = staged.data();
+  }
+  char* dst = static_cast<char*>(out.raw_data());
+  if (t.is_contiguous()) {
+    std::memcpy(dst, src, t.numel() * item);
+    return out;
+  }
+  Shape index(t.dim(), 0);
+  for (int64_t n = 0; n < t.numel(); ++n) {
+    int64_t off = 0;
+    for (size_t d = 0; d < index.size(); ++d) off += index[d] * t.strides()[d];
+    std::memcpy(dst + n * item, src + off * item, item);
+    for (size_t d = index.size(); d-- > 0;) {  // odometer increment
+      if (++index[d] < t.shape()[d]) break;
+      index[d] = 0;
+    }
+  }
+  return out;
+}
 
 Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
   auto impl = std::make_shared<TensorImpl>();

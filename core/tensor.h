@@ -1,7 +1,6 @@
 #pragma once
 // Tensor: a cheap handle (shared_ptr) to a TensorImpl, which is a strided view into a Storage
 // plus the autograd fields (requires_grad, grad, grad_fn). Ops live in ops/ops.h.
-#include <iosfwd>
 #include <memory>
 #include <vector>
 
@@ -94,8 +93,10 @@ struct TensorImpl {
 // A new tensor that views `base`'s storage with another shape/strides/offset.
 Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset);
 
-// Prints shape, dtype, device, grad_fn and values (long dims elided with "...").
-std::ostream& operator<<(std::ostream& os, const Tensor& t);
+// A contiguous CPU tensor with t's values, outside the graph: t itself (detached) when it is
+// already one, else a copy through the device's copy hook (core/storage.h). The differentiable
+// move between devices is to_device (ops/ops.h).
+Tensor cpu_copy(const Tensor& t);
 
 template <class T>
 T* Tensor::data() const {

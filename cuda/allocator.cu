@@ -109,9 +109,10 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
   if (kind != cudaMemcpyDeviceToDevice) synchronize(device);
 }
 
+void synchronize_device(Device device) { synchronize(device.index); }
+
 [[maybe_unused]] const bool installed = [] {
-  set_device_allocator(DeviceType::CUDA, &allocator());
-  set_device_copy(copy_bytes);
+  set_device_backend(DeviceType::CUDA, {&allocator(), copy_bytes, synchronize_device});
   return true;
 }();
 

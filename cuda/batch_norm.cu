@@ -6,6 +6,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "cuda/launch.cuh"
 #include "cuda/reduce.cuh"
 #include "ops/batch_norm_kernels.h"
 #include "ops/dispatch.h"
@@ -64,13 +65,13 @@ struct StoreBatchStats {  // training: v[0] = sum of squared deviations from mea
 
 template <class T>
 __global__ void running_stats_kernel(ChannelStats<T> stats, const T* running_mean, const T* running_var, int64_t C) {
-  int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t c = thread_index();
   if (c < C) stats.set(c, running_mean[c], running_var[c]);
 }
 
 template <class T>
 __global__ void apply_kernel(const T* x, const T* scale, const T* shift, T* y, int64_t C, int64_t S, int64_t total) {
-  int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t i = thread_index();
   if (i >= total) return;
   int64_t c = (i / S) % C;
   y[i] = x[i] * scale[c] + shift[c];
@@ -84,7 +85,6 @@ BatchNormForward cuda_batch_norm(const Tensor& x, const Tensor& weight, const Te
                      Tensor::empty({l.C}, x.dtype(), dev), Tensor::empty({l.C}, x.dtype(), dev)};
   Tensor scale_shift = Tensor::empty({2, l.C}, x.dtype(), dev);
   int device = dev.index;
-  set_device(device);
   dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
     using T = decltype(tag);
     if (l.C == 0) return;
@@ -97,14 +97,11 @@ BatchNormForward cuda_batch_norm(const Tensor& x, const Tensor& weight, const Te
       channel_sums<1>(ChannelSquaredDeviation<T>{x.data<T>(), mean.data<double>()},
                       StoreBatchStats<T>{stats, mean.data<double>(), l.n()}, l.B, l.C, l.S, x);
     } else {
-      running_stats_kernel<T><<<blocks_for(l.C), kThreads, 0, stream(device)>>>(stats, running_mean.data<T>(),
-                                                                                running_var.data<T>(), l.C);
-      SOFT_CUDA_CHECK(cudaGetLastError());
+      launch_threads(running_stats_kernel<T>, device, l.C, stats, running_mean.data<T>(), running_var.data<T>(), l.C);
     }
     if (x.numel() == 0) return;
-    apply_kernel<T><<<blocks_for(x.numel()), kThreads, 0, stream(device)>>>(x.data<T>(), scale, scale + l.C,
-                                                                            f.y.data<T>(), l.C, l.S, x.numel());
-    SOFT_CUDA_CHECK(cudaGetLastError());
+    launch_threads(apply_kernel<T>, device, x.numel(), x.data<T>(), scale, scale + l.C, f.y.data<T>(), l.C, l.S,
+                   x.numel());
   });
   return f;
 }
@@ -144,7 +141,7 @@ struct StoreGrad {
 template <class T>
 __global__ void dx_kernel(const T* g, const T* x, const T* mean, const T* coef, T* dx, int64_t C, int64_t S,
                           int64_t total) {
-  int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t i = thread_index();
   if (i >= total) return;
   int64_t c = (i / S) % C;
   dx[i] = coef[c] * g[i] - coef[C + c] - coef[2 * C + c] * (x[i] - mean[c]);
@@ -158,7 +155,6 @@ BatchNormBackward cuda_batch_norm_backward(const Tensor& g, const Tensor& x, con
                         Tensor::empty({l.C}, x.dtype(), dev), Tensor::empty({l.C}, x.dtype(), dev)};
   Tensor coef = Tensor::empty({3, l.C}, x.dtype(), dev);
   int device = dev.index;
-  set_device(device);
   dispatch_float(x.dtype(), "batch_norm_backward", [&](auto tag) {
     using T = decltype(tag);
     if (l.C == 0) return;
@@ -167,9 +163,8 @@ BatchNormBackward cuda_batch_norm_backward(const Tensor& g, const Tensor& x, con
                                  out.dweight.data<T>(), out.dbias.data<T>(), coef.data<T>(), l.C, l.n(), training},
                     l.B, l.C, l.S, x);
     if (!need_dx || x.numel() == 0) return;
-    dx_kernel<T><<<blocks_for(x.numel()), kThreads, 0, stream(device)>>>(
-        g.data<T>(), x.data<T>(), mean.data<T>(), coef.data<T>(), out.dx.data<T>(), l.C, l.S, x.numel());
-    SOFT_CUDA_CHECK(cudaGetLastError());
+    launch_threads(dx_kernel<T>, device, x.numel(), g.data<T>(), x.data<T>(), mean.data<T>(), coef.data<T>(),
+                   out.dx.data<T>(), l.C, l.S, x.numel());
   });
   return out;
 }

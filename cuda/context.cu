@@ -3,7 +3,6 @@
 
 #include "cuda/check.h"
 #include "cuda/context.h"
-#include "ops/dispatch.h"
 
 namespace soft::cuda {
 namespace {
@@ -58,8 +57,5 @@ cudnnHandle_t cudnn(int device) {
 #endif
 
 void synchronize(int device) { SOFT_CUDA_CHECK(cudaStreamSynchronize(stream(device))); }
-
-// For the kernel profiler (ops/kernel_profile.h), which sits below the backend.
-SOFT_REGISTER_CUDA_KERNEL("device_synchronize", synchronize);
 
 }  // namespace soft::cuda

@@ -19,6 +19,7 @@
 #include "cuda/bf16.h"
 #include "cuda/check.h"
 #include "cuda/context.h"
+#include "cuda/launch.cuh"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -159,17 +160,13 @@ struct Scalars {
 // y [B, C, plane] += bias [C].
 template <class T>
 __global__ void add_bias_kernel(T* y, const T* bias, int64_t channels, int64_t plane, int64_t n) {
-  int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t i = thread_index();
   if (i < n) y[i] += bias[i / plane % channels];
 }
 
 void check_dtype(const char* op, DType dtype) {
   SOFT_CHECK(dtype == DType::Float32 || dtype == DType::Float64, op, ": dtype ", dtype_name(dtype),
              " is not supported on the GPU (float32 or float64)");
-}
-
-void zero(Tensor& t, int device) {
-  SOFT_CUDA_CHECK(cudaMemsetAsync(t.raw_data(), 0, t.numel() * dtype_size(t.dtype()), stream(device)));
 }
 
 void cuda_conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p, Tensor& y) {
@@ -209,9 +206,8 @@ void cuda_conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Con
   int64_t n = y.numel(), channels = y.size(1), plane = y.size(2) * y.size(3);
   dispatch_float(y.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
-    add_bias_kernel<T><<<blocks_for(n), kThreads, 0, stream(device)>>>(y.data<T>(), bc.data<T>(), channels, plane, n);
+    launch_threads(add_bias_kernel<T>, device, n, y.data<T>(), bc.data<T>(), channels, plane, n);
   });
-  SOFT_CUDA_CHECK(cudaGetLastError());
 }
 
 void cuda_conv2d_grad_input(const Tensor& gy, const Tensor& w, const Conv2dParams& p, Tensor& dx) {
@@ -219,7 +215,7 @@ void cuda_conv2d_grad_input(const Tensor& gy, const Tensor& w, const Conv2dParam
   if (dx.numel() == 0) return;
   int device = dx.device().index;
   set_device(device);
-  if (gy.numel() == 0) return zero(dx, device);  // no output channels: nothing reads x
+  if (gy.numel() == 0) return zero_fill(dx);  // no output channels: nothing reads x
   bool bf16 = use_bf16(gy.dtype());
   Tensor gc = bf16 ? to_bf16(gy) : gy.contiguous(), wc = bf16 ? to_bf16(w) : w.contiguous();
   Tensor dxc = bf16 ? Tensor::empty(dx.shape(), DType::BFloat16, dx.device()) : dx;  // what cuDNN writes
@@ -254,7 +250,7 @@ void cuda_conv2d_grad_weight(const Tensor& gy, const Tensor& x, const Conv2dPara
   if (dw.numel() == 0) return;
   int device = dw.device().index;
   set_device(device);
-  if (gy.numel() == 0) return zero(dw, device);  // an empty batch sums to 0
+  if (gy.numel() == 0) return zero_fill(dw);  // an empty batch sums to 0
   bool bf16 = use_bf16(gy.dtype());
   Tensor gc = bf16 ? to_bf16(gy) : gy.contiguous(), xc = bf16 ? to_bf16(x) : x.contiguous();
   Tensor dwc = bf16 ? Tensor::empty(dw.shape(), DType::BFloat16, dw.device()) : dw;  // what cuDNN writes

@@ -4,6 +4,7 @@
 
 #include "cuda/check.h"
 #include "cuda/context.h"
+#include "cuda/launch.cuh"
 #include "ops/dispatch.h"
 
 namespace soft::cuda {
@@ -34,7 +35,7 @@ template <> __device__ void store(bfloat16* p, double v) {
 
 template <class S, class D>
 __global__ void copy_kernel(const S* src, D* dst, Layout layout, int64_t n) {
-  int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t i = thread_index();
   if (i >= n) return;
   int64_t rem = i, src_offset = 0, dst_offset = 0;
   for (int d = layout.dims - 1; d >= 0; --d) {
@@ -68,16 +69,14 @@ void cuda_copy(const Tensor& src, Tensor& dst) {
     layout.dst_strides[d] = dst.strides()[d];
   }
   int device = dst.device().index;
-  set_device(device);
   dispatch_any(src.dtype(), [&](auto s) {
     dispatch_any(dst.dtype(), [&](auto d) {
       using S = decltype(s);
       using D = decltype(d);
-      copy_kernel<S, D><<<blocks_for(n), kThreads, 0, stream(device)>>>(static_cast<const S*>(src.raw_data()),
-                                                                        static_cast<D*>(dst.raw_data()), layout, n);
+      launch_threads(copy_kernel<S, D>, device, n, static_cast<const S*>(src.raw_data()),
+                     static_cast<D*>(dst.raw_data()), layout, n);
     });
   });
-  SOFT_CUDA_CHECK(cudaGetLastError());
 }
 
 void cuda_fill(Tensor& dst, double value) {

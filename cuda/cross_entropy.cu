@@ -5,6 +5,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "cuda/launch.cuh"
 #include "cuda/reduce.cuh"
 #include "ops/cross_entropy_kernels.h"
 #include "ops/dispatch.h"
@@ -30,9 +31,7 @@ void check_targets(const Tensor& target, int64_t C) {
   int64_t B = target.numel();
   int device = target.device().index;
   Tensor first_bad = Tensor::empty({1}, DType::Int64, target.device());
-  check_targets_kernel<<<1, kThreads, 0, stream(device)>>>(target.data<int64_t>(), B, C,
-                                                           first_bad.data<int64_t>());
-  SOFT_CUDA_CHECK(cudaGetLastError());
+  launch(check_targets_kernel, device, 1, kThreads, target.data<int64_t>(), B, C, first_bad.data<int64_t>());
   int64_t bad = 0, value = 0;
   copy_between_devices(&bad, Device::cpu(), first_bad.raw_data(), target.device(), sizeof(int64_t));
   if (bad == B) return;
@@ -82,7 +81,6 @@ CrossEntropyForward cuda_cross_entropy(const Tensor& logits, const Tensor& targe
   int64_t B = logits.shape()[0], C = logits.shape()[1];
   bool indices = target.dtype() == DType::Int64;
   int device = logits.device().index;
-  set_device(device);
   if (indices && B > 0) check_targets(target, C);
   CrossEntropyForward f{Tensor::empty({}, logits.dtype(), logits.device()),
                         Tensor::empty({B, C}, logits.dtype(), logits.device())};
@@ -90,13 +88,11 @@ CrossEntropyForward cuda_cross_entropy(const Tensor& logits, const Tensor& targe
   dispatch_float(logits.dtype(), "cross_entropy", [&](auto tag) {
     using T = decltype(tag);
     if (B > 0) {
-      forward_kernel<T><<<static_cast<unsigned>(B), row_threads(C), 0, stream(device)>>>(
-          logits.data<T>(), indices ? target.data<int64_t>() : nullptr, indices ? nullptr : target.data<T>(),
-          f.logp.data<T>(), row_loss.data<double>(), C, eps);
-      SOFT_CUDA_CHECK(cudaGetLastError());
+      launch(forward_kernel<T>, device, static_cast<unsigned>(B), row_threads(C), logits.data<T>(),
+             indices ? target.data<int64_t>() : nullptr, indices ? nullptr : target.data<T>(), f.logp.data<T>(),
+             row_loss.data<double>(), C, eps);
     }
-    mean_kernel<T><<<1, kThreads, 0, stream(device)>>>(row_loss.data<double>(), B, f.loss.data<T>());
-    SOFT_CUDA_CHECK(cudaGetLastError());
+    launch(mean_kernel<T>, device, 1, kThreads, row_loss.data<double>(), B, f.loss.data<T>());
   });
   return f;
 }
@@ -142,14 +138,12 @@ CrossEntropyBackward cuda_cross_entropy_backward(const Tensor& g, const Tensor& 
   if (need_logits) out.dlogits = Tensor::empty(logp.shape(), logp.dtype(), logp.device());
   if (need_target) out.dtarget = Tensor::empty(logp.shape(), logp.dtype(), logp.device());
   int device = logp.device().index;
-  set_device(device);
   dispatch_float(logp.dtype(), "cross_entropy_backward", [&](auto tag) {
     using T = decltype(tag);
     if (B == 0 || (!need_logits && !need_target)) return;
-    backward_kernel<T><<<static_cast<unsigned>(B), row_threads(C), 0, stream(device)>>>(
-        g.data<T>(), logp.data<T>(), indices ? target.data<int64_t>() : nullptr, indices ? nullptr : target.data<T>(),
-        need_logits ? out.dlogits.data<T>() : nullptr, need_target ? out.dtarget.data<T>() : nullptr, B, C, eps);
-    SOFT_CUDA_CHECK(cudaGetLastError());
+    launch(backward_kernel<T>, device, static_cast<unsigned>(B), row_threads(C), g.data<T>(), logp.data<T>(),
+           indices ? target.data<int64_t>() : nullptr, indices ? nullptr : target.data<T>(),
+           need_logits ? out.dlogits.data<T>() : nullptr, need_target ? out.dtarget.data<T>() : nullptr, B, C, eps);
   });
   return out;
 }

@@ -9,6 +9,7 @@
 #include "core/random.h"
 #include "cuda/check.h"
 #include "cuda/context.h"
+#include "cuda/launch.cuh"
 #include "ops/dispatch.h"
 #include "ops/dropout_kernels.h"
 
@@ -41,7 +42,7 @@ Broadcast broadcast_of(const Shape& x, const Shape& mask) {
 // CPU's bernoulli(keep) followed by mul_(mask, scale), both in T.
 template <class T>
 __global__ void mask_kernel(uint64_t seed, uint64_t first, double keep, T scale, int64_t n, T* mask) {
-  int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t i = thread_index();
   if (i >= n) return;
   mask[i] = philox_uniform(seed, first, static_cast<uint64_t>(i)) < keep ? scale : T(0);
 }
@@ -49,7 +50,7 @@ __global__ void mask_kernel(uint64_t seed, uint64_t first, double keep, T scale,
 // y = x * mask, x and y contiguous, the mask broadcast.
 template <class T>
 __global__ void apply_kernel(const T* x, const T* mask, Broadcast b, int64_t n, T* y) {
-  int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t i = thread_index();
   if (i >= n) return;
   int64_t rem = i, m = 0;
   for (int d = b.dims - 1; d >= 0; --d) {
@@ -64,30 +65,27 @@ Masked cuda_dropout(const char* op, const Tensor& x, const Shape& mask_shape, do
              kMaxDims, " dims and a mask of at most x's rank, got x ", shape_str(x.shape()), ", mask ",
              shape_str(mask_shape));
   int device = x.device().index;
-  set_device(device);
   Tensor mask = Tensor::empty(mask_shape, x.dtype(), x.device());
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   int64_t n_mask = mask.numel(), n = y.numel();
   if (p == 1) {  // nothing kept, and no numbers drawn (as the CPU)
-    if (n_mask) SOFT_CUDA_CHECK(cudaMemsetAsync(mask.raw_data(), 0, n_mask * dtype_size(x.dtype()), stream(device)));
+    zero_fill(mask);
   } else {
     uint64_t first = gen.reserve(static_cast<uint64_t>(n_mask));
     dispatch_float(x.dtype(), op, [&](auto tag) {
       using T = decltype(tag);
       if (n_mask)
-        mask_kernel<T><<<blocks_for(n_mask), kThreads, 0, stream(device)>>>(
-            gen.seed, first, 1 - p, static_cast<T>(1 / (1 - p)), n_mask, mask.data<T>());
+        launch_threads(mask_kernel<T>, device, n_mask, gen.seed, first, 1 - p, static_cast<T>(1 / (1 - p)), n_mask,
+                       mask.data<T>());
     });
-    SOFT_CUDA_CHECK(cudaGetLastError());
   }
   if (n == 0) return {y, mask};
   Tensor xc = x.contiguous();
   Broadcast b = broadcast_of(x.shape(), mask_shape);
   dispatch_float(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
-    apply_kernel<T><<<blocks_for(n), kThreads, 0, stream(device)>>>(xc.data<T>(), mask.data<T>(), b, n, y.data<T>());
+    launch_threads(apply_kernel<T>, device, n, xc.data<T>(), mask.data<T>(), b, n, y.data<T>());
   });
-  SOFT_CUDA_CHECK(cudaGetLastError());
   return {y, mask};
 }
 

@@ -1,12 +1,13 @@
 // CUDA kernels of the pointwise ops: "map_unary" (ops/unary.cpp), "map_binary" with
 // broadcasting (ops/binary.cpp), and the in-place "add_" and "mul_" (ops/copy.cpp). The math of
-// each op is ops/pointwise.h's, shared with the CPU; kernels are instantiated per op and dtype.
+// each op is ops/pointwise_math.h's, shared with the CPU; kernels are instantiated per op and dtype.
 #include <cstdint>
 
 #include "cuda/check.h"
 #include "cuda/context.h"
+#include "cuda/launch.cuh"
 #include "ops/dispatch.h"
-#include "ops/pointwise.h"
+#include "ops/pointwise_math.h"
 
 namespace soft::cuda {
 namespace {
@@ -21,8 +22,6 @@ struct BroadcastLayout {
   int64_t a_strides[kMaxDims];
   int64_t b_strides[kMaxDims];
 };
-
-__device__ int64_t thread_index() { return blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; }
 
 // x, y contiguous [n].
 template <UnaryOp Op, class T>
@@ -73,13 +72,11 @@ void cuda_map_unary(UnaryOp op, const Tensor& x, Tensor& y, double p0, double p1
     int64_t n = y.numel();
     if (n == 0) return;
     int device = y.device().index;
-    set_device(device);
     const T* in = x.data<T>();
     T* out = y.data<T>();
     visit_op(op, [&](auto c) {
-      unary_kernel<decltype(c)::value, T><<<blocks_for(n), kThreads, 0, stream(device)>>>(in, out, n, p0, p1);
+      launch_threads(unary_kernel<decltype(c)::value, T>, device, n, in, out, n, p0, p1);
     });
-    SOFT_CUDA_CHECK(cudaGetLastError());
   });
 }
 
@@ -91,14 +88,12 @@ void cuda_map_binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& y, d
     if (n == 0) return;
     const Shape& shape = y.shape();
     int device = y.device().index;
-    set_device(device);
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     T* out = y.data<T>();
     if (a.shape() == shape && b.shape() == shape && a.is_contiguous() && b.is_contiguous()) {
       visit_op(op, [&](auto c) {
-        binary_contiguous_kernel<decltype(c)::value, T>
-            <<<blocks_for(n), kThreads, 0, stream(device)>>>(pa, pb, out, n, p0, p1);
+        launch_threads(binary_contiguous_kernel<decltype(c)::value, T>, device, n, pa, pb, out, n, p0, p1);
       });
     } else {
       SOFT_CHECK(y.dim() <= kMaxDims, op_name(op), ": the CUDA kernel takes at most ", kMaxDims, " dims, got ",
@@ -112,11 +107,9 @@ void cuda_map_binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& y, d
         layout.b_strides[d] = sb[d];
       }
       visit_op(op, [&](auto c) {
-        binary_broadcast_kernel<decltype(c)::value, T>
-            <<<blocks_for(n), kThreads, 0, stream(device)>>>(pa, pb, out, layout, n, p0, p1);
+        launch_threads(binary_broadcast_kernel<decltype(c)::value, T>, device, n, pa, pb, out, layout, n, p0, p1);
       });
     }
-    SOFT_CUDA_CHECK(cudaGetLastError());
   });
 }
 
@@ -127,10 +120,7 @@ void cuda_add_(Tensor& dst, const Tensor& src, double alpha) {
     int64_t n = dst.numel();
     if (n == 0) return;
     int device = dst.device().index;
-    set_device(device);
-    add_kernel<T><<<blocks_for(n), kThreads, 0, stream(device)>>>(dst.data<T>(), src.data<T>(),
-                                                                   static_cast<T>(alpha), n);
-    SOFT_CUDA_CHECK(cudaGetLastError());
+    launch_threads(add_kernel<T>, device, n, dst.data<T>(), src.data<T>(), static_cast<T>(alpha), n);
   });
 }
 
@@ -141,9 +131,7 @@ void cuda_mul_(Tensor& dst, double s) {
     int64_t n = dst.numel();
     if (n == 0) return;
     int device = dst.device().index;
-    set_device(device);
-    mul_kernel<T><<<blocks_for(n), kThreads, 0, stream(device)>>>(dst.data<T>(), static_cast<T>(s), n);
-    SOFT_CUDA_CHECK(cudaGetLastError());
+    launch_threads(mul_kernel<T>, device, n, dst.data<T>(), static_cast<T>(s), n);
   });
 }
 

@@ -5,6 +5,7 @@
 
 #include "cuda/check.h"
 #include "cuda/context.h"
+#include "cuda/launch.cuh"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -28,7 +29,7 @@ struct AroundDim {
 template <class E>
 __global__ void gather_kernel(const E* x, const int64_t* index, int64_t k, int64_t n, int64_t inner, int64_t total,
                               E* out) {
-  int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t i = thread_index();
   if (i >= total) return;
   int64_t c = i % inner, row = i / inner, j = row % k, o = row / k;
   out[i] = x[(o * n + index[j]) * inner + c];
@@ -38,7 +39,7 @@ __global__ void gather_kernel(const E* x, const int64_t* index, int64_t k, int64
 template <class T>
 __global__ void scatter_add_kernel(const T* g, const int64_t* index, int64_t k, int64_t n, int64_t inner,
                                    int64_t total, T* gx) {
-  int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t i = thread_index();
   if (i >= total) return;
   int64_t c = i % inner, row = i / inner, j = row % k, o = row / k;
   atomicAdd(gx + (o * n + index[j]) * inner + c, g[i]);
@@ -61,12 +62,10 @@ void cuda_index_select(const Tensor& x, const Tensor& index, int64_t dim, Tensor
   if (total == 0) return;
   Tensor xc = x.contiguous(), ic = index.contiguous();
   int device = out.device().index;
-  set_device(device);
   auto launch = [&](auto tag) {
     using E = decltype(tag);
-    gather_kernel<E><<<blocks_for(total), kThreads, 0, stream(device)>>>(
-        static_cast<const E*>(xc.raw_data()), ic.data<int64_t>(), k, a.n, a.inner, total,
-        static_cast<E*>(out.raw_data()));
+    launch_threads(gather_kernel<E>, device, total, static_cast<const E*>(xc.raw_data()), ic.data<int64_t>(), k, a.n,
+                   a.inner, total, static_cast<E*>(out.raw_data()));
   };
   switch (dtype_size(x.dtype())) {
     case 2: launch(uint16_t{}); break;
@@ -74,7 +73,6 @@ void cuda_index_select(const Tensor& x, const Tensor& index, int64_t dim, Tensor
     case 8: launch(uint64_t{}); break;
     default: SOFT_CHECK(false, "index_select: dtype ", dtype_name(x.dtype()), " has no CUDA kernel");
   }
-  SOFT_CUDA_CHECK(cudaGetLastError());
 }
 
 void cuda_index_select_backward(const Tensor& g, const Tensor& index, int64_t dim, Tensor& gx) {
@@ -83,13 +81,11 @@ void cuda_index_select_backward(const Tensor& g, const Tensor& index, int64_t di
   if (total == 0) return;
   Tensor gc = g.contiguous(), ic = index.contiguous();
   int device = gx.device().index;
-  set_device(device);
   dispatch_float(g.dtype(), "index_select_backward", [&](auto tag) {
     using T = decltype(tag);
-    scatter_add_kernel<T><<<blocks_for(total), kThreads, 0, stream(device)>>>(gc.data<T>(), ic.data<int64_t>(), k,
-                                                                              a.n, a.inner, total, gx.data<T>());
+    launch_threads(scatter_add_kernel<T>, device, total, gc.data<T>(), ic.data<int64_t>(), k, a.n, a.inner, total,
+                   gx.data<T>());
   });
-  SOFT_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "cuda/check.h"
 #include "cuda/context.h"
+#include "cuda/launch.cuh"
 #include "ops/dispatch.h"
 
 namespace soft::cuda {
@@ -36,7 +37,7 @@ struct Sizes {
 
 template <class T>
 __global__ void bilinear_kernel(const T* x, Sizes z, int64_t n, T* y) {
-  int64_t o = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t o = thread_index();
   if (o >= n) return;
   int64_t ow = o % z.Wo, oh = o / z.Wo % z.Ho, plane = o / (z.Wo * z.Ho);
   Tap<T> th = tap<T>(oh, z.H, z.Ho), tw = tap<T>(ow, z.W, z.Wo);
@@ -48,7 +49,7 @@ __global__ void bilinear_kernel(const T* x, Sizes z, int64_t n, T* y) {
 // gx (zeroed) += gy times each tap's weight, at the 4 taps of every output.
 template <class T>
 __global__ void bilinear_backward_kernel(const T* gy, Sizes z, int64_t n, T* gx) {
-  int64_t o = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t o = thread_index();
   if (o >= n) return;
   int64_t ow = o % z.Wo, oh = o / z.Wo % z.Ho, plane = o / (z.Wo * z.Ho);
   Tap<T> th = tap<T>(oh, z.H, z.Ho), tw = tap<T>(ow, z.W, z.Wo);
@@ -67,28 +68,23 @@ void cuda_interpolate_bilinear(const Tensor& x, Tensor& y) {
   Tensor xc = x.contiguous();
   Sizes z{x.size(2), x.size(3), y.size(2), y.size(3)};
   int device = y.device().index;
-  set_device(device);
   dispatch_float(x.dtype(), "interpolate_bilinear", [&](auto tag) {
     using T = decltype(tag);
-    bilinear_kernel<T><<<blocks_for(n), kThreads, 0, stream(device)>>>(xc.data<T>(), z, n, y.data<T>());
+    launch_threads(bilinear_kernel<T>, device, n, xc.data<T>(), z, n, y.data<T>());
   });
-  SOFT_CUDA_CHECK(cudaGetLastError());
 }
 
 void cuda_interpolate_bilinear_backward(const Tensor& gy, Tensor& gx) {
+  zero_fill(gx);  // then each output's gradient is added at its taps
   int device = gx.device().index;
-  set_device(device);
-  if (gx.numel() == 0) return;
-  SOFT_CUDA_CHECK(cudaMemsetAsync(gx.raw_data(), 0, gx.numel() * dtype_size(gx.dtype()), stream(device)));
   int64_t n = gy.numel();
-  if (n == 0) return;
+  if (gx.numel() == 0 || n == 0) return;
   Tensor gc = gy.contiguous();
   Sizes z{gx.size(2), gx.size(3), gy.size(2), gy.size(3)};
   dispatch_float(gy.dtype(), "interpolate_bilinear_backward", [&](auto tag) {
     using T = decltype(tag);
-    bilinear_backward_kernel<T><<<blocks_for(n), kThreads, 0, stream(device)>>>(gc.data<T>(), z, n, gx.data<T>());
+    launch_threads(bilinear_backward_kernel<T>, device, n, gc.data<T>(), z, n, gx.data<T>());
   });
-  SOFT_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "cuda/launch.cuh"
 #include "cuda/reduce.cuh"
 #include "ops/dispatch.h"
 #include "ops/layer_norm_kernels.h"
@@ -39,14 +40,12 @@ LayerNormForward cuda_layer_norm(const Tensor& x, const Tensor& weight, const Te
   LayerNormForward f{Tensor::empty(x.shape(), x.dtype(), x.device()), Tensor::empty({rows}, x.dtype(), x.device()),
                      Tensor::empty({rows}, x.dtype(), x.device())};
   int device = x.device().index;
-  set_device(device);
   dispatch_float(x.dtype(), "layer_norm", [&](auto tag) {
     using T = decltype(tag);
     if (rows == 0) return;
-    forward_kernel<T><<<static_cast<unsigned>(rows), row_threads(M), 0, stream(device)>>>(
-        x.data<T>(), weight.defined() ? weight.data<T>() : nullptr, bias.defined() ? bias.data<T>() : nullptr,
-        f.y.data<T>(), f.mean.data<T>(), f.rstd.data<T>(), M, eps);
-    SOFT_CUDA_CHECK(cudaGetLastError());
+    launch(forward_kernel<T>, device, static_cast<unsigned>(rows), row_threads(M), x.data<T>(),
+           weight.defined() ? weight.data<T>() : nullptr, bias.defined() ? bias.data<T>() : nullptr, f.y.data<T>(),
+           f.mean.data<T>(), f.rstd.data<T>(), M, eps);
   });
   return f;
 }
@@ -102,14 +101,11 @@ LayerNormBackward cuda_layer_norm_backward(const Tensor& g, const Tensor& x, con
     out.dbias = Tensor::empty({M}, x.dtype(), x.device());
   }
   int device = x.device().index;
-  set_device(device);
   dispatch_float(x.dtype(), "layer_norm_backward", [&](auto tag) {
     using T = decltype(tag);
     if (need_dx && rows > 0) {
-      dx_kernel<T><<<static_cast<unsigned>(rows), row_threads(M), 0, stream(device)>>>(
-          g.data<T>(), x.data<T>(), weight.defined() ? weight.data<T>() : nullptr, mean.data<T>(), rstd.data<T>(),
-          out.dx.data<T>(), M);
-      SOFT_CUDA_CHECK(cudaGetLastError());
+      launch(dx_kernel<T>, device, static_cast<unsigned>(rows), row_threads(M), g.data<T>(), x.data<T>(),
+             weight.defined() ? weight.data<T>() : nullptr, mean.data<T>(), rstd.data<T>(), out.dx.data<T>(), M);
     }
     if (need_wb && M > 0)  // with no rows the sums are zeros (R = 0)
       column_sums<2>(WeightBiasTerms<T>{g.data<T>(), x.data<T>(), mean.data<T>(), rstd.data<T>(), M},

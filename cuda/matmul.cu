@@ -15,6 +15,7 @@
 #include "cuda/bf16.h"
 #include "cuda/check.h"
 #include "cuda/context.h"
+#include "cuda/launch.cuh"
 #include "ops/dispatch.h"
 
 namespace soft::cuda {
@@ -101,8 +102,7 @@ void cuda_matmul(const Tensor& a_in, const Tensor& b_in, Tensor& out) {
   int device = out.device().index;
   if (out.numel() == 0) return;
   if (K == 0) {  // empty sums
-    set_device(device);
-    SOFT_CUDA_CHECK(cudaMemsetAsync(out.raw_data(), 0, out.numel() * dtype_size(out.dtype()), stream(device)));
+    zero_fill(out);
     return;
   }
   BlasMatrix A{nullptr, CUBLAS_OP_N, 0}, B{nullptr, CUBLAS_OP_N, 0};
@@ -169,7 +169,7 @@ void cuda_matmul(const Tensor& a_in, const Tensor& b_in, Tensor& out) {
 // y [rows, out] (contiguous) = bias, broadcast over the rows.
 template <class T>
 __global__ void fill_rows_kernel(const T* bias, int64_t bias_stride, int64_t out, T* y, int64_t n) {
-  int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t i = thread_index();
   if (i < n) y[i] = bias[(i % out) * bias_stride];
 }
 
@@ -200,12 +200,10 @@ void cuda_linear(const Tensor& x_in, int64_t x_rs, const Tensor& w_in, const Ten
   if (bias.defined()) {
     dispatch_float(y.dtype(), "linear", [&](auto tag) {
       using T = decltype(tag);
-      fill_rows_kernel<T><<<blocks_for(n), kThreads, 0, stream(device)>>>(bias.data<T>(), bias.strides()[0], out,
-                                                                           y.data<T>(), n);
+      launch_threads(fill_rows_kernel<T>, device, n, bias.data<T>(), bias.strides()[0], out, y.data<T>(), n);
     });
-    SOFT_CUDA_CHECK(cudaGetLastError());
   } else if (in == 0) {  // empty sums
-    SOFT_CUDA_CHECK(cudaMemsetAsync(y.raw_data(), 0, n * dtype_size(y.dtype()), stream(device)));
+    zero_fill(y);
   }
   if (in > 0)
     gemm_batched(device, y.dtype(), x.dtype(), rows, out, in, X, 0, Wt, 0, bias.defined() ? 1.0 : 0.0, y.raw_data(),

@@ -1,4 +1,4 @@
-// CUDA kernels of the optimisers' fused updates (nn/optim/optim_kernels.h): one launch per
+// CUDA kernels of the optimisers' fused updates (ops/optim_kernels.h): one launch per
 // parameter group, whatever its number of tensors. The host writes a table of the tensors
 // (their data pointers and sizes) and of fixed-size chunks of them; block b updates chunk b.
 #include <algorithm>
@@ -7,14 +7,12 @@
 
 #include "cuda/check.h"
 #include "cuda/context.h"
-#include "nn/optim/optim_kernels.h"
+#include "cuda/launch.cuh"
 #include "ops/dispatch.h"
+#include "ops/optim_kernels.h"
 
 namespace soft::cuda {
 namespace {
-
-using nn::optim::AdamWCoeffs;
-using nn::optim::SgdCoeffs;
 
 constexpr int64_t kChunk = 16384;  // elements per block
 
@@ -101,30 +99,26 @@ struct SgdUpdate {
 };
 
 template <class T, class Update>
-void launch(const Tables& t, int device, const Update& update) {
-  if (t.count == 0) return;
-  multi_tensor_kernel<T><<<static_cast<unsigned>(t.count), kThreads, 0, stream(device)>>>(t.slots, t.chunks, update);
-  SOFT_CUDA_CHECK(cudaGetLastError());
+void launch_update(const Tables& t, int device, const Update& update) {
+  launch(multi_tensor_kernel<T, Update>, device, static_cast<unsigned>(t.count), kThreads, t.slots, t.chunks, update);
 }
 
 void cuda_adamw(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, const std::vector<Tensor>& exp_avg,
                 const std::vector<Tensor>& exp_avg_sq, const AdamWCoeffs& c) {
   int device = params[0].device().index;
-  set_device(device);
   Tables tables = upload_tables("adamw", {&params, &grads, &exp_avg, &exp_avg_sq});
   dispatch_float(params[0].dtype(), "adamw", [&](auto tag) {
     using T = decltype(tag);
     AdamWUpdate<T> u{static_cast<T>(1.0 - c.lr * c.weight_decay), static_cast<T>(c.beta1), static_cast<T>(c.beta2),
                      static_cast<T>(1.0 - c.beta1),  static_cast<T>(1.0 - c.beta2), static_cast<T>(c.lr / c.bias_correction1),
                      static_cast<T>(std::sqrt(c.bias_correction2)), static_cast<T>(c.eps)};
-    launch<T>(tables, device, u);
+    launch_update<T>(tables, device, u);
   });
 }
 
 void cuda_sgd(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
               const std::vector<Tensor>& momentum_buffers, const SgdCoeffs& c) {
   int device = params[0].device().index;
-  set_device(device);
   bool momentum = !momentum_buffers.empty();
   Tables tables = momentum ? upload_tables("sgd", {&params, &grads, &momentum_buffers})
                            : upload_tables("sgd", {&params, &grads});
@@ -132,7 +126,7 @@ void cuda_sgd(const std::vector<Tensor>& params, const std::vector<Tensor>& grad
     using T = decltype(tag);
     SgdUpdate<T> u{static_cast<T>(c.lr), static_cast<T>(c.weight_decay), static_cast<T>(c.momentum), momentum,
                    c.nesterov};
-    launch<T>(tables, device, u);
+    launch_update<T>(tables, device, u);
   });
 }
 

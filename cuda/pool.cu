@@ -5,6 +5,7 @@
 
 #include "cuda/check.h"
 #include "cuda/context.h"
+#include "cuda/launch.cuh"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -33,7 +34,7 @@ __device__ Window window(const PoolGeom& g, int64_t oh, int64_t ow) {
 // maximum in row-major order, a NaN wins (as the CPU kernel).
 template <class T>
 __global__ void max_pool_kernel(const T* x, PoolGeom g, int64_t n, T* y, int64_t* index) {
-  int64_t o = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t o = thread_index();
   if (o >= n) return;
   int64_t ow = o % g.Wo, oh = o / g.Wo % g.Ho, plane = o / (g.Wo * g.Ho);
   const T* xp = x + plane * g.H * g.W;
@@ -53,7 +54,7 @@ __global__ void max_pool_kernel(const T* x, PoolGeom g, int64_t n, T* y, int64_t
 template <class T>
 __global__ void max_pool_backward_kernel(const T* gy, const int64_t* index, int64_t plane_out, int64_t plane_in,
                                          int64_t n, T* gx) {
-  int64_t o = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t o = thread_index();
   if (o >= n) return;
   atomicAdd(gx + o / plane_out * plane_in + index[o], gy[o]);
 }
@@ -61,7 +62,7 @@ __global__ void max_pool_backward_kernel(const T* gy, const int64_t* index, int6
 // y = the window's sum / (kh * kw), summed in the CPU kernel's order.
 template <class T>
 __global__ void avg_pool_kernel(const T* x, PoolGeom g, int64_t n, T* y) {
-  int64_t o = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t o = thread_index();
   if (o >= n) return;
   int64_t ow = o % g.Wo, oh = o / g.Wo % g.Ho, plane = o / (g.Wo * g.Ho);
   const T* xp = x + plane * g.H * g.W;
@@ -86,7 +87,7 @@ __device__ int64_t end_out(int64_t i, int64_t stride, int64_t pad, int64_t out) 
 // gx[i] = sum over the windows holding input i of gy / (kh * kw): a gather, so no atomics.
 template <class T>
 __global__ void avg_pool_backward_kernel(const T* gy, PoolGeom g, int64_t n, T* gx) {
-  int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t i = thread_index();
   if (i >= n) return;
   int64_t iw = i % g.W, ih = i / g.W % g.H, plane = i / (g.W * g.H);
   const T* gp = gy + plane * g.Ho * g.Wo;
@@ -103,30 +104,24 @@ void cuda_max_pool2d(const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor& 
   Tensor xc = x.contiguous();
   PoolGeom g = geometry(x, y, p);
   int device = y.device().index;
-  set_device(device);
   dispatch_float(x.dtype(), "max_pool2d", [&](auto tag) {
     using T = decltype(tag);
-    max_pool_kernel<T><<<blocks_for(n), kThreads, 0, stream(device)>>>(xc.data<T>(), g, n, y.data<T>(),
-                                                                       index.data<int64_t>());
+    launch_threads(max_pool_kernel<T>, device, n, xc.data<T>(), g, n, y.data<T>(), index.data<int64_t>());
   });
-  SOFT_CUDA_CHECK(cudaGetLastError());
 }
 
 void cuda_max_pool2d_backward(const Tensor& gy, const Tensor& index, Tensor& gx) {
+  zero_fill(gx);  // then each output's gradient is added at its taps
   int device = gx.device().index;
-  set_device(device);
-  if (gx.numel() == 0) return;
-  SOFT_CUDA_CHECK(cudaMemsetAsync(gx.raw_data(), 0, gx.numel() * dtype_size(gx.dtype()), stream(device)));
   int64_t n = gy.numel();
-  if (n == 0) return;
+  if (gx.numel() == 0 || n == 0) return;
   Tensor gc = gy.contiguous(), ic = index.contiguous();
   int64_t plane_out = gy.size(2) * gy.size(3), plane_in = gx.size(2) * gx.size(3);
   dispatch_float(gy.dtype(), "max_pool2d_backward", [&](auto tag) {
     using T = decltype(tag);
-    max_pool_backward_kernel<T><<<blocks_for(n), kThreads, 0, stream(device)>>>(
-        gc.data<T>(), ic.data<int64_t>(), plane_out, plane_in, n, gx.data<T>());
+    launch_threads(max_pool_backward_kernel<T>, device, n, gc.data<T>(), ic.data<int64_t>(), plane_out, plane_in, n,
+                   gx.data<T>());
   });
-  SOFT_CUDA_CHECK(cudaGetLastError());
 }
 
 void cuda_avg_pool2d(const Tensor& x, const Pool2dParams& p, Tensor& y) {
@@ -135,12 +130,10 @@ void cuda_avg_pool2d(const Tensor& x, const Pool2dParams& p, Tensor& y) {
   Tensor xc = x.contiguous();
   PoolGeom g = geometry(x, y, p);
   int device = y.device().index;
-  set_device(device);
   dispatch_float(x.dtype(), "avg_pool2d", [&](auto tag) {
     using T = decltype(tag);
-    avg_pool_kernel<T><<<blocks_for(n), kThreads, 0, stream(device)>>>(xc.data<T>(), g, n, y.data<T>());
+    launch_threads(avg_pool_kernel<T>, device, n, xc.data<T>(), g, n, y.data<T>());
   });
-  SOFT_CUDA_CHECK(cudaGetLastError());
 }
 
 void cuda_avg_pool2d_backward(const Tensor& gy, const Pool2dParams& p, Tensor& gx) {
@@ -149,12 +142,10 @@ void cuda_avg_pool2d_backward(const Tensor& gy, const Pool2dParams& p, Tensor& g
   Tensor gc = gy.contiguous();
   PoolGeom g = geometry(gx, gy, p);
   int device = gx.device().index;
-  set_device(device);
   dispatch_float(gy.dtype(), "avg_pool2d_backward", [&](auto tag) {
     using T = decltype(tag);
-    avg_pool_backward_kernel<T><<<blocks_for(n), kThreads, 0, stream(device)>>>(gc.data<T>(), g, n, gx.data<T>());
+    launch_threads(avg_pool_backward_kernel<T>, device, n, gc.data<T>(), g, n, gx.data<T>());
   });
-  SOFT_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // composed from these on the op side.
 #include <type_traits>
 
+#include "cuda/launch.cuh"
 #include "cuda/reduce.cuh"
 #include "ops/dispatch.h"
 #include "ops/reduce_kernels.h"
@@ -28,7 +29,7 @@ __global__ void row_sum_kernel(const T* in, int64_t R, int K, T* out, double* pa
 
 template <class T>
 __global__ void row_finish_kernel(const double* partial, int K, int64_t n, T* out) {
-  int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t i = thread_index();
   if (i >= n) return;
   double s = 0;
   for (int k = 0; k < K; ++k) s += partial[i * K + k];
@@ -52,7 +53,6 @@ Tensor cuda_sum(const Tensor& in, int64_t R, bool leading, const Shape& out_shap
   Tensor out = Tensor::empty(out_shape, in.dtype(), in.device());
   int64_t n = out.numel();
   int device = in.device().index;
-  set_device(device);
   dispatch_float(in.dtype(), "sum", [&](auto tag) {
     using T = decltype(tag);
     if (n == 0) return;
@@ -63,13 +63,10 @@ Tensor cuda_sum(const Tensor& in, int64_t R, bool leading, const Shape& out_shap
     // Few long rows are split into K chunks per row, so that enough blocks run at once.
     int K = static_cast<int>(std::max<int64_t>(1, std::min(ceil_div(R, 8 * kThreads), ceil_div(512, n))));
     Tensor partial = K > 1 ? Tensor::empty({n, K}, DType::Float64, in.device()) : Tensor();
-    row_sum_kernel<T><<<static_cast<unsigned>(n * K), row_threads(ceil_div(R, K)), 0, stream(device)>>>(
-        in.data<T>(), R, K, out.data<T>(), K > 1 ? partial.data<double>() : nullptr);
-    SOFT_CUDA_CHECK(cudaGetLastError());
+    launch(row_sum_kernel<T>, device, static_cast<unsigned>(n * K), row_threads(ceil_div(R, K)), in.data<T>(), R, K,
+           out.data<T>(), K > 1 ? partial.data<double>() : nullptr);
     if (K == 1) return;
-    row_finish_kernel<T><<<blocks_for(n), kThreads, 0, stream(device)>>>(partial.data<double>(), K, n,
-                                                                         out.data<T>());
-    SOFT_CUDA_CHECK(cudaGetLastError());
+    launch_threads(row_finish_kernel<T>, device, n, partial.data<double>(), K, n, out.data<T>());
   });
   return out;
 }
@@ -120,13 +117,10 @@ Tensor cuda_argmax(const Tensor& rows, int64_t R, const Shape& out_shape) {
   Tensor out = Tensor::empty(out_shape, DType::Int64, rows.device());
   int64_t n = out.numel();
   int device = rows.device().index;
-  set_device(device);
   dispatch_float(rows.dtype(), "argmax", [&](auto tag) {
     using T = decltype(tag);
     if (n == 0) return;
-    argmax_kernel<T><<<static_cast<unsigned>(n), row_threads(R), 0, stream(device)>>>(rows.data<T>(), R,
-                                                                                       out.data<int64_t>());
-    SOFT_CUDA_CHECK(cudaGetLastError());
+    launch(argmax_kernel<T>, device, static_cast<unsigned>(n), row_threads(R), rows.data<T>(), R, out.data<int64_t>());
   });
   return out;
 }
@@ -135,7 +129,7 @@ Tensor cuda_argmax(const Tensor& rows, int64_t R, const Shape& out_shape) {
 
 template <class T>
 __global__ void max_values_kernel(const T* rows, const int64_t* index, int64_t R, int64_t n, T* out) {
-  int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t i = thread_index();
   if (i < n) out[i] = rows[i * R + index[i]];
 }
 
@@ -143,13 +137,11 @@ Tensor cuda_max_values(const Tensor& rows, const Tensor& index, const Shape& out
   Tensor out = Tensor::empty(out_shape, rows.dtype(), rows.device());
   int64_t n = out.numel();
   int device = rows.device().index;
-  set_device(device);
   dispatch_float(rows.dtype(), "max", [&](auto tag) {
     using T = decltype(tag);
     if (n == 0) return;
-    max_values_kernel<T><<<blocks_for(n), kThreads, 0, stream(device)>>>(rows.data<T>(), index.data<int64_t>(),
-                                                                         rows.numel() / n, n, out.data<T>());
-    SOFT_CUDA_CHECK(cudaGetLastError());
+    launch_threads(max_values_kernel<T>, device, n, rows.data<T>(), index.data<int64_t>(), rows.numel() / n, n,
+                   out.data<T>());
   });
   return out;
 }
@@ -157,7 +149,7 @@ Tensor cuda_max_values(const Tensor& rows, const Tensor& index, const Shape& out
 // out [n, R]: g[i] at (i, index[i]), zero elsewhere; one thread per element.
 template <class T>
 __global__ void max_backward_kernel(const T* g, const int64_t* index, int64_t R, int64_t total, T* out) {
-  int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t e = thread_index();
   if (e >= total) return;
   int64_t i = e / R;
   out[e] = e - i * R == index[i] ? g[i] : T(0);
@@ -167,13 +159,10 @@ Tensor cuda_max_backward(const Tensor& g, const Tensor& index, int64_t R) {
   int64_t n = index.numel();
   Tensor out = Tensor::empty({n, R}, g.dtype(), g.device());
   int device = g.device().index;
-  set_device(device);
   dispatch_float(g.dtype(), "max_backward", [&](auto tag) {
     using T = decltype(tag);
     if (n * R == 0) return;
-    max_backward_kernel<T><<<blocks_for(n * R), kThreads, 0, stream(device)>>>(g.data<T>(), index.data<int64_t>(),
-                                                                               R, n * R, out.data<T>());
-    SOFT_CUDA_CHECK(cudaGetLastError());
+    launch_threads(max_backward_kernel<T>, device, n * R, g.data<T>(), index.data<int64_t>(), R, n * R, out.data<T>());
   });
   return out;
 }

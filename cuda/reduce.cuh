@@ -11,6 +11,7 @@
 #include "core/tensor.h"
 #include "cuda/check.h"
 #include "cuda/context.h"
+#include "cuda/launch.cuh"
 
 namespace soft::cuda {
 
@@ -86,7 +87,7 @@ __global__ void column_partials(F f, int64_t R, int64_t n, int K, double* partia
 // W is a functor with __device__ void operator()(int64_t c, const double (&v)[NV]) const.
 template <int NV, class W>
 __global__ void column_finish(W write, const double* partial, int K, int64_t n) {
-  int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t c = thread_index();
   if (c >= n) return;
   double v[NV] = {};
   for (int k = 0; k < K; ++k)
@@ -102,10 +103,8 @@ void column_sums(F f, W write, int64_t R, int64_t n, const Tensor& like) {
   int K = static_cast<int>(std::max<int64_t>(1, std::min(ceil_div(512, tiles), ceil_div(R, 64))));
   Tensor partial = Tensor::empty({K, NV, n}, DType::Float64, like.device());
   dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(K)), block(kColumnTile, kRowLanes);
-  column_partials<NV><<<grid, block, 0, stream(device)>>>(f, R, n, K, partial.data<double>());
-  SOFT_CUDA_CHECK(cudaGetLastError());
-  column_finish<NV><<<blocks_for(n), kThreads, 0, stream(device)>>>(write, partial.data<double>(), K, n);
-  SOFT_CUDA_CHECK(cudaGetLastError());
+  launch(column_partials<NV, F>, device, grid, block, f, R, n, K, partial.data<double>());
+  launch_threads(column_finish<NV, W>, device, n, write, partial.data<double>(), K, n);
 }
 
 // ---- channel sums: v[j] = sum over (b, s) of f(i, c)[j] for x [B, C, S], i = (b*C + c)*S + s -------
@@ -130,7 +129,7 @@ __global__ void channel_partials(F f, int64_t B, int64_t C, int64_t S, int K, do
 // W: __device__ void operator()(int64_t c, const double (&v)[NV]) const.
 template <int NV, class W>
 __global__ void channel_finish(W write, const double* partial, int K, int64_t C) {
-  int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t c = thread_index();
   if (c >= C) return;
   double v[NV] = {};
   for (int k = 0; k < K; ++k)
@@ -144,11 +143,9 @@ void channel_sums(F f, W write, int64_t B, int64_t C, int64_t S, const Tensor& l
   int device = like.device().index;
   int K = static_cast<int>(std::max<int64_t>(1, std::min(ceil_div(1024, C), ceil_div(B * S, 2048))));
   Tensor partial = Tensor::empty({C, K, NV}, DType::Float64, like.device());
-  channel_partials<NV><<<static_cast<unsigned>(C * K), kThreads, 0, stream(device)>>>(f, B, C, S, K,
-                                                                                     partial.data<double>());
-  SOFT_CUDA_CHECK(cudaGetLastError());
-  channel_finish<NV><<<blocks_for(C), kThreads, 0, stream(device)>>>(write, partial.data<double>(), K, C);
-  SOFT_CUDA_CHECK(cudaGetLastError());
+  launch(channel_partials<NV, F>, device, static_cast<unsigned>(C * K), kThreads, f, B, C, S, K,
+         partial.data<double>());
+  launch_threads(channel_finish<NV, W>, device, C, write, partial.data<double>(), K, C);
 }
 
 }  // namespace soft::cuda

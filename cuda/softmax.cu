@@ -5,6 +5,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "cuda/launch.cuh"
 #include "cuda/reduce.cuh"
 #include "ops/dispatch.h"
 #include "ops/softmax_kernels.h"
@@ -36,7 +37,7 @@ __global__ void forward_rows_kernel(const T* x, T* y, int64_t D) {
 // One thread per lane t of lanes = outer * inner: element d of the lane is at p[d * inner].
 template <bool Log, class T>
 __global__ void forward_lanes_kernel(const T* x, T* y, int64_t D, int64_t inner, int64_t lanes) {
-  int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t t = thread_index();
   if (t >= lanes) return;
   int64_t o = t / inner, offset = o * D * inner + (t - o * inner);
   const T* in = x + offset;
@@ -77,7 +78,7 @@ __global__ void backward_rows_kernel(const T* g, const T* y, T* dx, int64_t D) {
 
 template <bool Log, class T>
 __global__ void backward_lanes_kernel(const T* g, const T* y, T* dx, int64_t D, int64_t inner, int64_t lanes) {
-  int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  int64_t t = thread_index();
   if (t >= lanes) return;
   int64_t o = t / inner, offset = o * D * inner + (t - o * inner);
   double s = 0;
@@ -90,35 +91,30 @@ __global__ void backward_lanes_kernel(const T* g, const T* y, T* dx, int64_t D, 
 }
 
 template <bool Log, class T>
-void launch_forward(const T* x, T* y, const SoftmaxLanes& l, cudaStream_t s) {
+void launch_forward(const T* x, T* y, const SoftmaxLanes& l, int device) {
   if (l.inner == 1)
-    forward_rows_kernel<Log><<<static_cast<unsigned>(l.outer), row_threads(l.D), 0, s>>>(x, y, l.D);
+    launch(forward_rows_kernel<Log, T>, device, static_cast<unsigned>(l.outer), row_threads(l.D), x, y, l.D);
   else
-    forward_lanes_kernel<Log><<<blocks_for(l.outer * l.inner), kThreads, 0, s>>>(x, y, l.D, l.inner,
-                                                                                l.outer * l.inner);
-  SOFT_CUDA_CHECK(cudaGetLastError());
+    launch_threads(forward_lanes_kernel<Log, T>, device, l.outer * l.inner, x, y, l.D, l.inner, l.outer * l.inner);
 }
 
 template <bool Log, class T>
-void launch_backward(const T* g, const T* y, T* dx, const SoftmaxLanes& l, cudaStream_t s) {
+void launch_backward(const T* g, const T* y, T* dx, const SoftmaxLanes& l, int device) {
   if (l.inner == 1)
-    backward_rows_kernel<Log><<<static_cast<unsigned>(l.outer), row_threads(l.D), 0, s>>>(g, y, dx, l.D);
+    launch(backward_rows_kernel<Log, T>, device, static_cast<unsigned>(l.outer), row_threads(l.D), g, y, dx, l.D);
   else
-    backward_lanes_kernel<Log><<<blocks_for(l.outer * l.inner), kThreads, 0, s>>>(g, y, dx, l.D, l.inner,
-                                                                                 l.outer * l.inner);
-  SOFT_CUDA_CHECK(cudaGetLastError());
+    launch_threads(backward_lanes_kernel<Log, T>, device, l.outer * l.inner, g, y, dx, l.D, l.inner, l.outer * l.inner);
 }
 
 Tensor cuda_softmax(const Tensor& x, int64_t dim, bool log) {
   SoftmaxLanes l = softmax_lanes(x.shape(), dim);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   int device = x.device().index;
-  set_device(device);
   dispatch_float(x.dtype(), log ? "log_softmax" : "softmax", [&](auto tag) {
     using T = decltype(tag);
     if (x.numel() == 0) return;
-    if (log) launch_forward<true>(x.data<T>(), y.data<T>(), l, stream(device));
-    else launch_forward<false>(x.data<T>(), y.data<T>(), l, stream(device));
+    if (log) launch_forward<true>(x.data<T>(), y.data<T>(), l, device);
+    else launch_forward<false>(x.data<T>(), y.data<T>(), l, device);
   });
   return y;
 }
@@ -127,12 +123,11 @@ Tensor cuda_softmax_backward(const Tensor& g, const Tensor& y, int64_t dim, bool
   SoftmaxLanes l = softmax_lanes(y.shape(), dim);
   Tensor dx = Tensor::empty(y.shape(), y.dtype(), y.device());
   int device = y.device().index;
-  set_device(device);
   dispatch_float(y.dtype(), log ? "log_softmax_backward" : "softmax_backward", [&](auto tag) {
     using T = decltype(tag);
     if (y.numel() == 0) return;
-    if (log) launch_backward<true>(g.data<T>(), y.data<T>(), dx.data<T>(), l, stream(device));
-    else launch_backward<false>(g.data<T>(), y.data<T>(), dx.data<T>(), l, stream(device));
+    if (log) launch_backward<true>(g.data<T>(), y.data<T>(), dx.data<T>(), l, device);
+    else launch_backward<false>(g.data<T>(), y.data<T>(), dx.data<T>(), l, device);
   });
   return dx;
 }

@@ -1,5 +1,5 @@
 // Activations: tanh, sigmoid, relu, gelu (exact erf form and the tanh approximation). Their
-// math, forward and backward, is in ops/pointwise.h.
+// math, forward and backward, is in ops/pointwise_math.h.
 #include "autograd/node.h"
 #include "ops/elementwise.h"
 #include "ops/ops.h"

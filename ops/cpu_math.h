@@ -70,7 +70,7 @@ inline float erf(float x) {
   return c * p / q;
 }
 
-// GELU and its derivative in float, with the constants of ops/pointwise.h's gelu_math.
+// GELU and its derivative in float, with the constants of ops/pointwise_math.h's gelu_math.
 // Tanh form: 0.5 x (1 + tanh(u)) = x s(2u) with s the logistic function,
 // u = sqrt(2/pi) (x + 0.044715 x^3); its derivative s(2u) + x 0.5 (1 - tanh^2 u) u' with
 // 0.5 (1 - tanh^2 u) = 2 s(2u) (1 - s(2u)).

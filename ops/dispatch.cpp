@@ -16,11 +16,24 @@ std::map<std::string, Registered>& cuda_kernels() {
   return kernels;
 }
 
+std::vector<StubInfo>& stubs() {
+  static std::vector<StubInfo> list;
+  return list;
+}
+
 }  // namespace
 
 void register_cuda_kernel(const char* name, const std::type_info& signature, void* kernel) {
   auto [it, added] = cuda_kernels().emplace(name, Registered{&signature, kernel});
   SOFT_CHECK(added, "register_cuda_kernel: two CUDA kernels named '", name, "'");
+}
+
+const std::vector<StubInfo>& dispatch_stubs() { return stubs(); }
+
+void register_dispatch_stub(const char* name, const std::type_info& signature) {
+  for (const StubInfo& s : stubs())
+    SOFT_CHECK(std::string(s.name) != name, "two dispatch stubs named '", name, "'");
+  stubs().push_back({name, &signature});
 }
 
 void* find_cuda_kernel(const char* name, const std::type_info& signature) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <type_traits>
 #include <typeinfo>
+#include <vector>
 
 #include "core/tensor.h"
 #include "ops/kernel_profile.h"
@@ -28,6 +29,16 @@ decltype(auto) dispatch_float(DType dtype, const char* op, F&& body) {
 void register_cuda_kernel(const char* name, const std::type_info& signature, void* kernel);
 void* find_cuda_kernel(const char* name, const std::type_info& signature);  // null when none
 
+// Every DispatchStub of the program, listed as it is constructed: tests/cuda/test_cuda_registry.cpp
+// fails for a stub without a CUDA kernel of its signature unless ops/registry.cpp lists it as
+// CPU-only.
+struct StubInfo {
+  const char* name;
+  const std::type_info* signature;
+};
+const std::vector<StubInfo>& dispatch_stubs();
+void register_dispatch_stub(const char* name, const std::type_info& signature);
+
 // " [2, 3] [3] -": the shapes of the Tensor arguments ("-" when undefined), for the kernel profiler.
 template <class... A>
 std::string tensor_shapes(const A&... args) {
@@ -45,7 +56,9 @@ template <class R, class... Args>
 class DispatchStub<R(Args...)> {
  public:
   using Kernel = R (*)(Args...);
-  DispatchStub(const char* name, Kernel cpu) : name_(name), cpu_(cpu) {}
+  DispatchStub(const char* name, Kernel cpu) : name_(name), cpu_(cpu) {
+    register_dispatch_stub(name, typeid(R(Args...)));
+  }
 
   R operator()(Device device, Args... args) const {
     Kernel kernel = cpu_;

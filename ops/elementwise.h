@@ -1,6 +1,7 @@
 #pragma once
-// The elementwise launchers every pointwise op is built on. An op names its math by a UnaryOp or
-// BinaryOp (ops/pointwise.h) and makes one call: map_unary(op, x) -> op(x), map_binary(op, a, b)
+// The elementwise launchers and CPU loops every pointwise op is built on (the math of one element,
+// shared with the GPU, is ops/pointwise_math.h). An op names its math by a UnaryOp or
+// BinaryOp (ops/pointwise_math.h) and makes one call: map_unary(op, x) -> op(x), map_binary(op, a, b)
 // -> op(a, b) with broadcasting. Results are new contiguous tensors with the inputs' dtype, on
 // their device: the kernels sit behind the DispatchStubs "map_unary" (ops/unary.cpp) and
 // "map_binary" (ops/binary.cpp), with CUDA kernels in cuda/elementwise.cu.
@@ -9,20 +10,23 @@
 #include "core/parallel.h"
 #include "ops/cpu_math.h"
 #include "ops/dispatch.h"
-#include "ops/pointwise.h"
+#include "ops/pointwise_math.h"
 
 namespace soft {
 
 constexpr int64_t kElementwiseGrain = 16384;  // elements per thread below which one thread is faster
 
-// p0, p1: the op's scalars (exponent, clamp bounds, ...; see ops/pointwise.h), unused otherwise.
+// p0, p1: the op's scalars (exponent, clamp bounds, ...; see ops/pointwise_math.h), unused otherwise.
 Tensor map_unary(UnaryOp op, const Tensor& x, double p0 = 0, double p1 = 0);
 Tensor map_binary(BinaryOp op, const Tensor& a, const Tensor& b, double p0 = 0, double p1 = 0);
 
-// The CPU's math of one element: ops/pointwise.h's, except float GELU (forward and backward)
+// The CPU's math of one element: ops/pointwise_math.h's, except float GELU (forward and backward)
 // and sigmoid, which use ops/cpu_math.h's vectorisable forms instead of the C library's calls.
+// Both name unary_fn / binary_fn, the math the GPU runs, for every op: an op whose math is written
+// only here fails to build on the CPU too (the static_assert of unary_fn), not only under nvcc.
 template <UnaryOp Op, class T>
 inline T cpu_unary_fn(T x, double p0, double p1) {
+  [[maybe_unused]] constexpr auto gpu_math = &unary_fn<Op, T>;
   if constexpr (std::is_same_v<T, float> && Op == UnaryOp::Gelu) return cpu_math::gelu_erf(x);
   else if constexpr (std::is_same_v<T, float> && Op == UnaryOp::GeluTanh) return cpu_math::gelu_tanh(x);
   else if constexpr (std::is_same_v<T, float> && Op == UnaryOp::Sigmoid) return cpu_math::logistic(x).s;
@@ -30,6 +34,7 @@ inline T cpu_unary_fn(T x, double p0, double p1) {
 }
 template <BinaryOp Op, class T>
 inline T cpu_binary_fn(T a, T b, double p0, double p1) {
+  [[maybe_unused]] constexpr auto gpu_math = &binary_fn<Op, T>;
   if constexpr (std::is_same_v<T, float> && Op == BinaryOp::GeluBackward) return a * cpu_math::gelu_erf_grad(b);
   else if constexpr (std::is_same_v<T, float> && Op == BinaryOp::GeluTanhBackward) return a * cpu_math::gelu_tanh_grad(b);
   else return binary_fn<Op>(a, b, p0, p1);

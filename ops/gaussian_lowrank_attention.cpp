@@ -7,9 +7,9 @@
 // makes two gradients of its size there. Here K1 is made in blocks of rows of at most
 // kBlockBytes:
 //
-//   forward   T = sum_b K1_b^T v_b     [m, e]      S = P T     [m, e]      out_b = K1_b S
-//   backward  gS = sum_b K1_b^T g_b    gP = gS T^T    gT = P^T gS
-//             per block: gv_b = K1_b gT,  gK1_b = g_b S^T + v_b gT^T, and gaussian_kernel's own
+//   forward   kv = sum_b K1_b^T v_b        [m, e]    pkv = P kv     [m, e]    out_b = K1_b pkv
+//   backward  g_pkv = sum_b K1_b^T g_b     gP = g_pkv kv^T           g_kv = P^T g_pkv
+//             per block: gv_b = K1_b g_kv,  gK1_b = g_b pkv^T + v_b g_kv^T, and gaussian_kernel's own
 //             backward takes gK1_b to gq_b and the block's share of gL.
 //
 // Each pass needs a sum over all blocks before any block's result, so a K1 of several blocks is
@@ -29,7 +29,7 @@ namespace {
 
 constexpr int64_t kBlockBytes = int64_t(32) << 20;  // the largest block of K1 made at once
 
-Tensor t(const Tensor& x) { return transpose(x, -1, -2); }
+Tensor transpose_last(const Tensor& x) { return transpose(x, -1, -2); }
 Shape batch_of(const Tensor& x) { return Shape(x.shape().begin(), x.shape().end() - 2); }
 
 // K1 = gaussian_kernel(q, landmarks) [..., N, m] by blocks of `rows` rows.
@@ -47,10 +47,10 @@ struct KernelRowBlocks {
 struct Saved {
   KernelRowBlocks blocks;
   Tensor p, v;  // [..., m, m], [..., N, e]; detached
-  Tensor T, S;  // [..., m, e]: K1^T v and p T
+  Tensor kv, pkv;  // [..., m, e]: K1^T v and p K1^T v
 };
 
-// out [..., N, e] = K1 S with S = p (K1^T v); sets saved.T and saved.S.
+// out [..., N, e] = K1 pkv with pkv = p (K1^T v); sets saved.kv and saved.pkv.
 Tensor forward(Saved& saved) {
   NoGradGuard no_grad;
   KernelRowBlocks& blocks = saved.blocks;
@@ -58,13 +58,14 @@ Tensor forward(Saved& saved) {
   Shape sums = batch_of(saved.v);
   sums.push_back(blocks.landmarks.size(-2));
   sums.push_back(saved.v.size(-1));
-  saved.T = zeros(sums, saved.v.dtype(), saved.v.device());
-  for (int64_t b = 0; b < blocks.count(); ++b) add_(saved.T, matmul(t(blocks.k1(b)), blocks.rows_of(saved.v, b)));
-  saved.S = matmul(saved.p, saved.T);
+  saved.kv = zeros(sums, saved.v.dtype(), saved.v.device());
+  for (int64_t b = 0; b < blocks.count(); ++b)
+    add_(saved.kv, matmul(transpose_last(blocks.k1(b)), blocks.rows_of(saved.v, b)));
+  saved.pkv = matmul(saved.p, saved.kv);
   Tensor out = Tensor::empty(saved.v.shape(), saved.v.dtype(), saved.v.device());
   for (int64_t b = 0; b < blocks.count(); ++b) {
     Tensor out_b = blocks.rows_of(out, b);
-    copy_(out_b, matmul(blocks.k1(b), saved.S));
+    copy_(out_b, matmul(blocks.k1(b), saved.pkv));
   }
   return out;
 }
@@ -72,11 +73,12 @@ Tensor forward(Saved& saved) {
 // {dq, dlandmarks, dp, dv} from g = dL/dout [..., N, e], each when asked for.
 Grads backward(const Saved& saved, const Tensor& g, const std::vector<bool>& needs) {
   const KernelRowBlocks& blocks = saved.blocks;
-  Tensor gS = zeros_like(saved.S);  // K1^T g
-  for (int64_t b = 0; b < blocks.count(); ++b) add_(gS, matmul(t(blocks.k1(b)), blocks.rows_of(g, b)));
-  Tensor gp = needs[2] ? matmul(gS, t(saved.T)) : Tensor();
-  Tensor gT = matmul(t(saved.p), gS);
-  Tensor s_gt = cat({saved.S, gT}, -1);  // [..., m, 2e]: gK1_b = [g_b v_b] [S gT]^T, one product
+  Tensor g_pkv = zeros_like(saved.pkv);  // K1^T g
+  for (int64_t b = 0; b < blocks.count(); ++b)
+    add_(g_pkv, matmul(transpose_last(blocks.k1(b)), blocks.rows_of(g, b)));
+  Tensor gp = needs[2] ? matmul(g_pkv, transpose_last(saved.kv)) : Tensor();
+  Tensor g_kv = matmul(transpose_last(saved.p), g_pkv);
+  Tensor pkv_gkv = cat({saved.pkv, g_kv}, -1);  // [..., m, 2e]: gK1_b = [g_b v_b] [pkv g_kv]^T, one product
   Tensor gq = needs[0] ? Tensor::empty(blocks.q.shape(), g.dtype(), g.device()) : Tensor();
   Tensor gl = needs[1] ? zeros_like(blocks.landmarks) : Tensor();
   Tensor gv = needs[3] ? Tensor::empty(saved.v.shape(), g.dtype(), g.device()) : Tensor();
@@ -85,10 +87,10 @@ Grads backward(const Saved& saved, const Tensor& g, const std::vector<bool>& nee
     Tensor k1 = blocks.k1(b);  // [..., rows, m]
     if (needs[3]) {
       Tensor gv_b = blocks.rows_of(gv, b);
-      copy_(gv_b, matmul(k1, gT));
+      copy_(gv_b, matmul(k1, g_kv));
     }
     if (!needs[0] && !needs[1]) continue;
-    Tensor g_k1 = matmul(cat({blocks.rows_of(g, b), blocks.rows_of(saved.v, b)}, -1), t(s_gt));
+    Tensor g_k1 = matmul(cat({blocks.rows_of(g, b), blocks.rows_of(saved.v, b)}, -1), transpose_last(pkv_gkv));
     auto [gq_b, gl_b] =
         gaussian_kernel_backward(g_k1, k1, blocks.rows_of(blocks.q, b), blocks.landmarks, needs[0], needs[1]);
     if (needs[0]) {

@@ -7,26 +7,16 @@
 #include <map>
 #include <mutex>
 #include <string>
-#include <typeinfo>
 #include <utility>
 #include <vector>
 
 #include "core/tensor.h"
-#include "ops/dispatch.h"
 
 namespace soft {
 namespace {
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// Waits for the work queued on a CUDA device: the backend registers "device_synchronize".
-void synchronize(Device device) {
-  if (device.is_cpu()) return;
-  using Sync = void(int);
-  static auto* sync = reinterpret_cast<Sync*>(find_cuda_kernel("device_synchronize", typeid(Sync)));
-  if (sync) sync(device.index);
 }
 
 struct Entry {
@@ -83,12 +73,12 @@ KernelProfile kernel_profile() {
 
 KernelTimer::KernelTimer(const char* name, Device device, std::string detail)
     : name_(name), device_(device), detail_(std::move(detail)) {
-  synchronize(device_);
+  device_synchronize(device_);
   start_ = now_seconds();
 }
 
 KernelTimer::~KernelTimer() {
-  synchronize(device_);
+  device_synchronize(device_);
   table().add(std::string(name_) + (device_.is_cpu() ? " (cpu)" : " (cuda)") + detail_, now_seconds() - start_);
 }
 

@@ -1,5 +1,5 @@
 // newton_inverse: Newton-Raphson iterations V <- 2V - (V P) V towards the inverse of SOFT's
-// landmark kernel matrix, in the two forms of the official code (shared/SOFT.md, "The attention" 6).
+// landmark kernel matrix, in the two forms of the official code (docs/MODEL.md, "The Newton inverse").
 //
 // Journal form (official master): one op node. The iterations run without autograd in a dedicated
 // kernel, one matrix per thread at a time with its P, V and products in cache (50 KB for the

@@ -47,7 +47,7 @@ Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x, GeluApprox approx = GeluApprox::None);
 
-// ---- in-place updates, never recorded: optimisers, gradient accumulation (ops/inplace.cpp) --
+// ---- in-place updates, never recorded: optimisers, gradient accumulation (ops/copy.cpp) ----
 void add_(Tensor& dst, const Tensor& src, double alpha = 1.0);  // dst += alpha * src, same shape
 void mul_(Tensor& dst, double s);
 void copy_(Tensor& dst, const Tensor& src);  // same shape; converts dtype
@@ -95,8 +95,9 @@ enum class NewtonForm {
   Journal,  // official master: P = K + 0.01 I, alpha per matrix, no autograd, one-step backward
   NeurIPS,  // the paper's: P = K, one alpha for the batch halved until ||I - PV|| <= 1.01, autograd through
 };
-// Newton-Raphson iterations V <- 2V - V P V towards the Moore-Penrose inverse of the symmetric
-// k [..., m, m] (a Gaussian kernel matrix).
+// Newton-Raphson iterations V <- 2V - V P V for k [..., m, m] (a symmetric Gaussian kernel
+// matrix). Journal form: towards the regularised inverse (k + 0.01 I)^-1; NeurIPS form: towards
+// the Moore-Penrose inverse of k. docs/MODEL.md derives the backward and measures its error.
 Tensor newton_inverse(const Tensor& k, int64_t iterations = 20, NewtonForm form = NewtonForm::Journal);
 
 // ---- convolution (ops/conv2d.cpp) ----------------------------------------------------------

@@ -68,6 +68,8 @@ const std::vector<OpInfo>& op_registry() {
       // resampling, dtype
       {"interpolate_bilinear", "ops/interpolate.cpp", true},
       {"to_dtype", "ops/convert.cpp", true},
+      {"to_device", "ops/convert.cpp", true},
+      {"clone", "ops/view.cpp", true},
       // collectives of data-parallel training
       {"all_reduce_sum", "dist/functional.cpp", true},
       // factories
@@ -78,6 +80,20 @@ const std::vector<OpInfo>& op_registry() {
       {"arange", "ops/factory.cpp", false},
   };
   return ops;
+}
+
+const OpInfo* find_op(const std::string& name) {
+  for (const OpInfo& op : op_registry())
+    if (name == op.name) return &op;
+  return nullptr;
+}
+
+const std::vector<CpuOnlyKernel>& cpu_only_kernels() {
+  static const std::vector<CpuOnlyKernel> kernels = {
+      // On a GPU the backward is two matmuls and sums (gaussian_kernel_backward_by_products).
+      {"gaussian_kernel_backward", "the GPU runs gaussian_kernel's backward as matmuls"},
+  };
+  return kernels;
 }
 
 }  // namespace soft

@@ -51,4 +51,17 @@ std::vector<double> map_values(const Tensor& x, const std::function<double(doubl
   return v;
 }
 
+void check_unary_forward(const std::function<Tensor(const Tensor&)>& op, const std::function<double(double)>& f,
+                         double lo, double hi) {
+  for (DType dtype : {DType::Float32, DType::Float64}) {
+    Tensor x = rand_input({3, 5}, lo, hi, dtype, false);
+    double tol = dtype == DType::Float32 ? 1e-5 : 1e-12;
+    expect_close(op(x), map_values(x, f), tol, tol);
+  }
+}
+
+void check_unary_grad(const std::function<Tensor(const Tensor&)>& op, double lo, double hi) {
+  expect_gradcheck([op](const std::vector<Tensor>& in) { return op(in[0]); }, {rand_input({3, 4}, lo, hi)});
+}
+
 }  // namespace soft::test

@@ -39,6 +39,13 @@ void expect_gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f
 // Applies f elementwise to x's values (a naive reference for pointwise ops).
 std::vector<double> map_values(const Tensor& x, const std::function<double(double)>& f);
 
+// A pointwise op's two checks. Forward: op on random [3, 5] inputs in [lo, hi), float32 and
+// float64, against f applied to each element (the naive reference). Gradient: float64 gradcheck
+// on [3, 4] inputs in [lo, hi) (keep the range inside the domain and away from kinks).
+void check_unary_forward(const std::function<Tensor(const Tensor&)>& op, const std::function<double(double)>& f,
+                         double lo = -2, double hi = 2);
+void check_unary_grad(const std::function<Tensor(const Tensor&)>& op, double lo = -2, double hi = 2);
+
 }  // namespace soft::test
 
 #define SOFT_OP_CHECK_(kind, title, op)                                                       \

@@ -10,20 +10,6 @@ namespace {
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
-// Checks a unary op against f on float32 and float64, and its gradient, on inputs in [lo, hi).
-void check_unary_forward(const std::function<Tensor(const Tensor&)>& op, const std::function<double(double)>& f,
-                         double lo = -2, double hi = 2) {
-  for (DType dtype : {DType::Float32, DType::Float64}) {
-    Tensor x = rand_input({3, 5}, lo, hi, dtype, false);
-    double tol = dtype == DType::Float32 ? 1e-5 : 1e-12;
-    expect_close(op(x), map_values(x, f), tol, tol);
-  }
-}
-
-void check_unary_grad(const std::function<Tensor(const Tensor&)>& op, double lo = -2, double hi = 2) {
-  expect_gradcheck([op](const std::vector<Tensor>& in) { return op(in[0]); }, {rand_input({3, 4}, lo, hi)});
-}
-
 // out[i][j][k] for a [2,1,4] and b [3,1] broadcast to [2,3,4], by explicit index arithmetic.
 std::vector<double> naive_broadcast(const Tensor& a, const Tensor& b, const std::function<double(double, double)>& f) {
   std::vector<double> va = a.to_vector(), vb = b.to_vector(), out;

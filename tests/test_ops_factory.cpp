@@ -163,6 +163,37 @@ GRADCHECK(to_dtype) {
                    {rand_input({2, 3})});
 }
 
+// to_device between two devices is checked on a GPU (tests/cuda/test_cuda_core.cpp); on one device
+// it is the tensor itself, and a CPU tensor without a backend for the other device is an error.
+FORWARD_CHECK(to_device) {
+  Tensor x = rand_input({3, 4}, -1, 1, DType::Float32, false);
+  CHECK(to_device(x, Device::cpu()).same(x));
+  CHECK(x.to(Device::cpu()).same(x));
+}
+
+GRADCHECK(to_device) {
+  expect_gradcheck([](const std::vector<Tensor>& in) { return to_device(in[0], Device::cpu()) * 3.0; },
+                   {rand_input({2, 3})});
+}
+
+// clone: a new contiguous tensor with the values of a strided input; the gradient passes through.
+FORWARD_CHECK(clone) {
+  Tensor x = rand_input({3, 4}, -1, 1, DType::Float64, false);
+  std::vector<double> v = x.to_vector(), vt;
+  for (int64_t j = 0; j < 4; ++j)
+    for (int64_t i = 0; i < 3; ++i) vt.push_back(v[i * 4 + j]);  // x transposed, by hand
+  Tensor c = transpose(x, 0, 1).clone();
+  CHECK(c.shape() == Shape{4, 3});
+  CHECK(c.is_contiguous());
+  CHECK(c.storage() != x.storage());
+  CHECK(c.to_vector() == vt);
+}
+
+GRADCHECK(clone) {
+  expect_gradcheck([](const std::vector<Tensor>& in) { return transpose(in[0], 0, 1).clone() * in[0].sum(); },
+                   {rand_input({2, 3})});
+}
+
 TEST_CASE("to_dtype sends the gradient back in the input's dtype") {
   Tensor x = rand_input({2, 3}, -1, 1, DType::Float32);
   Tensor y = to_dtype(x, DType::Float64);

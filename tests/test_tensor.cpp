@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "autograd/grad_mode.h"
+#include "autograd/print.h"
 #include "ops/ops.h"
 
 using namespace soft;

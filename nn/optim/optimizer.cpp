@@ -1,4 +1,4 @@
-// AdamW and SGD: one fused update call per parameter group (nn/optim/optim_kernels.h); parameter
+// AdamW and SGD: one fused update call per parameter group (ops/optim_kernels.h); parameter
 // groups as timm.
 #include "nn/optim/optimizer.h"
 
@@ -8,7 +8,7 @@
 
 #include "autograd/grad_mode.h"
 #include "core/parallel.h"
-#include "nn/optim/optim_kernels.h"
+#include "ops/optim_kernels.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 

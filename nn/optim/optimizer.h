@@ -3,7 +3,7 @@
 // create_optimizer builds them, and a state that checkpoints under names.
 //
 // Each step updates a parameter group with one fused kernel call (weight decay, moment updates and
-// the parameter update in a single pass over memory; nn/optim/optim_kernels.h): a loop per tensor
+// the parameter update in a single pass over memory; ops/optim_kernels.h): a loop per tensor
 // on the CPU, one multi-tensor kernel launch on the GPU (cuda/optim.cu). Parameters without a
 // gradient are skipped, as in PyTorch.
 #include <map>

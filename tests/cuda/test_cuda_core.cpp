@@ -26,6 +26,13 @@ TEST_CASE("cuda: tensors of every dtype round-trip through the device") {
   }
 }
 
+TEST_CASE("cuda: to_device's gradient goes back to the input's device (float64 gradcheck of the round trip)") {
+  SOFT_SKIP_WITHOUT_GPU();
+  expect_gradcheck([](const std::vector<Tensor>& in) {
+    return to_device(to_device(in[0], Device::cuda(0)) * 2.0, Device::cpu());
+  }, {rand_input({2, 3})});
+}
+
 TEST_CASE("cuda: strided copies, dtype conversion and fill match the CPU") {
   SOFT_SKIP_WITHOUT_GPU();
   Tensor x = rand_input({3, 4, 5}, -2, 2, DType::Float32, false);

@@ -1,6 +1,10 @@
 // The pointwise ops on the GPU against the CPU (the spec): every unary and binary op, forward and
 // backward (the backward runs the op's *_backward helper), broadcasting, strided operands,
 // float64, the in-place add_ and mul_, and their errors.
+#include <set>
+#include <string>
+
+#include "ops/pointwise_math.h"
 #include "tests/cuda/cuda_test.h"
 #include "tests/op_check.h"
 
@@ -50,6 +54,21 @@ Fn binary_fn(BinaryFn op) {
 }
 
 }  // namespace
+
+// Needs no GPU: a new pointwise op (ops/pointwise_math.h) fails here until it has a case above. Its
+// *_backward helper is covered by the backward of its op's case.
+TEST_CASE("cuda: every SOFT_UNARY_OPS and SOFT_BINARY_OPS op has a GPU-vs-CPU case") {
+  std::set<std::string> covered;
+  for (const UnaryCase& c : unary_cases()) covered.insert(std::string(c.name).substr(0, std::string(c.name).find(' ')));
+  for (const auto& entry : kBinaryOps) covered.insert(entry.first);
+  std::vector<std::string> names(std::begin(kUnaryOpNames), std::end(kUnaryOpNames));
+  names.insert(names.end(), std::begin(kBinaryOpNames), std::end(kBinaryOpNames));
+  const std::string suffix = "_backward";
+  for (std::string name : names) {
+    if (name.ends_with(suffix)) name.resize(name.size() - suffix.size());
+    CHECK_MESSAGE(covered.count(name), "pointwise op '", name, "' has no case in unary_cases() or kBinaryOps");
+  }
+}
 
 TEST_CASE("cuda: unary pointwise ops match the CPU, forward and backward (float32)") {
   SOFT_SKIP_WITHOUT_GPU();

@@ -1,5 +1,6 @@
 // The CUDA kernels of matmul, linear, pairwise_sqdist, gaussian_kernel, gaussian_lowrank_attention
-// and newton_inverse against the CPU ones, forward and backward (cuda/matmul.cu, cuda/soft_kernels.cu).
+// and newton_inverse against the CPU ones, forward and backward (cuda/matmul.cu, cuda/pairwise.cu,
+// cuda/gaussian_kernel.cu, cuda/newton_inverse.cu).
 #include <string>
 #include <vector>
 

@@ -4,14 +4,7 @@
 // batch_norm (training, running statistics, eval).
 #include <cmath>
 #include <limits>
-#include <typeinfo>
 
-#include "ops/batch_norm_kernels.h"
-#include "ops/cross_entropy_kernels.h"
-#include "ops/dispatch.h"
-#include "ops/layer_norm_kernels.h"
-#include "ops/reduce_kernels.h"
-#include "ops/softmax_kernels.h"
 #include "tests/cuda/cuda_test.h"
 #include "tests/op_check.h"
 
@@ -38,26 +31,6 @@ Tensor tied_values(const Shape& shape, DType dtype, int64_t nan_every, bool requ
 Tensor no_tensor;
 
 }  // namespace
-
-// Needs no GPU: every stub of the family has a CUDA kernel of exactly the stub's signature.
-TEST_CASE("cuda: the reduction, softmax, loss and norm kernels are registered under their stubs") {
-  auto registered = [](const char* name, const std::type_info& signature) {
-    INFO(name);
-    CHECK(find_cuda_kernel(name, signature) != nullptr);
-  };
-  registered("sum", typeid(SumKernel));
-  registered("argmax", typeid(ArgmaxKernel));
-  registered("max_values", typeid(MaxValuesKernel));
-  registered("max_backward", typeid(MaxBackwardKernel));
-  registered("softmax", typeid(SoftmaxKernel));
-  registered("softmax_backward", typeid(SoftmaxBackwardKernel));
-  registered("cross_entropy", typeid(CrossEntropyKernel));
-  registered("cross_entropy_backward", typeid(CrossEntropyBackwardKernel));
-  registered("layer_norm", typeid(LayerNormKernel));
-  registered("layer_norm_backward", typeid(LayerNormBackwardKernel));
-  registered("batch_norm", typeid(BatchNormKernel));
-  registered("batch_norm_backward", typeid(BatchNormBackwardKernel));
-}
 
 TEST_CASE("cuda: sum over rows, leading dims, all dims and strided inputs matches the CPU") {
   SOFT_SKIP_WITHOUT_GPU();

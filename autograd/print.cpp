@@ -1,9 +1,10 @@
 // Printing: tensor(shape=[2, 3], dtype=float32, device=cpu, grad_fn=mul) and nested values.
+#include "autograd/print.h"
+
 #include <iomanip>
 #include <ostream>
 
 #include "autograd/node.h"
-#include "core/tensor.h"
 
 namespace soft {
 namespace {

@@ -1,93 +1,19 @@
-// CUDA kernels of SOFT's attention ops: pairwise_sqdist (ops/pairwise.cpp), gaussian_kernel
-// (ops/gaussian_kernel.cpp; its backward is two cuBLAS products there) and the journal-form Newton
-// inverse (ops/newton_inverse.cpp). As on the CPU, distances are summed in the difference form
-// sum_k (a_k - b_k)^2, one thread per output element in k order, so identical rows give exactly 0.
+// CUDA kernel of ops/newton_inverse.cpp: the journal-form Newton inverse.
 #include <math_constants.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <utility>
 
 #include "cuda/check.h"
 #include "cuda/context.h"
+#include "cuda/launch.cuh"
 #include "ops/dispatch.h"
 
 namespace soft::cuda {
 namespace {
 
-constexpr int kTile = 16;            // distance kernels: a kTile x kTile block of outputs per thread block
-constexpr int kMaxGridYZ = 65535;    // CUDA's limit on gridDim.y and gridDim.z
-constexpr int kNewtonThreads = 512;  // threads per matrix of the Newton kernel
-
-template <class T> __device__ T exp_of(T x);
-template <> __device__ float exp_of(float x) { return ::expf(x); }
-template <> __device__ double exp_of(double x) { return ::exp(x); }
-
-// out[t, n, m] = s or exp(-s / 2) (Gauss), s = sum_k (a[t, n, k] - b[t, m, k])^2, for a [batch, N, d]
-// contiguous and b's element (t, m, k) at t * M * d + m * b_ms + k * b_ks (b [batch, M, d] or its
-// transpose [batch, d, M]). A block stages kTile rows of a and kTile rows of b, kTile features at
-// a time, in shared memory; thread (y, x) sums output (n0 + y, m0 + x).
-template <class T, bool Gauss>
-__global__ void distance_kernel(const T* a, const T* b, int64_t b_ms, int64_t b_ks, T* out, int64_t batch, int64_t N,
-                                int64_t M, int64_t d) {
-  __shared__ T sa[kTile][kTile + 1];  // [row of a][feature]
-  __shared__ T sb[kTile][kTile + 1];  // [feature][row of b]
-  int tx = threadIdx.x, ty = threadIdx.y;
-  int64_t n0 = static_cast<int64_t>(blockIdx.y) * kTile, m0 = static_cast<int64_t>(blockIdx.x) * kTile;
-  for (int64_t t = blockIdx.z; t < batch; t += gridDim.z) {
-    const T* at = a + t * N * d;
-    const T* bt = b + t * M * d;
-    T acc = T(0);
-    for (int64_t k0 = 0; k0 < d; k0 += kTile) {
-      int64_t n = n0 + ty, k = k0 + tx;
-      sa[ty][tx] = n < N && k < d ? at[n * d + k] : T(0);
-      // Neighbouring threads read neighbouring addresses of b, whichever way round it is stored.
-      int64_t m = b_ms == 1 ? m0 + tx : m0 + ty, kb = b_ms == 1 ? k0 + ty : k0 + tx;
-      T v = m < M && kb < d ? bt[m * b_ms + kb * b_ks] : T(0);
-      if (b_ms == 1) sb[ty][tx] = v;
-      else sb[tx][ty] = v;
-      __syncthreads();
-      int kn = static_cast<int>(d - k0 < kTile ? d - k0 : kTile);
-      for (int kk = 0; kk < kn; ++kk) {
-        T diff = sa[ty][kk] - sb[kk][tx];
-        acc += diff * diff;
-      }
-      __syncthreads();
-    }
-    int64_t n = n0 + ty, m = m0 + tx;
-    if (n < N && m < M) out[(t * N + n) * M + m] = Gauss ? exp_of(T(-0.5) * acc) : acc;
-  }
-}
-
-template <bool Gauss>
-void launch_distance(const Tensor& a, const Tensor& b, int64_t b_ms, int64_t b_ks, Tensor& out, const char* op) {
-  int64_t N = a.size(-2), d = a.size(-1), M = out.size(-1);
-  if (out.numel() == 0) return;
-  int64_t batch = out.numel() / (N * M);
-  int64_t n_tiles = (N + kTile - 1) / kTile, m_tiles = (M + kTile - 1) / kTile;
-  SOFT_CHECK(n_tiles <= kMaxGridYZ, op, ": ", N, " rows are too many for the CUDA kernel");
-  dim3 grid(static_cast<unsigned>(m_tiles), static_cast<unsigned>(n_tiles),
-            static_cast<unsigned>(std::min<int64_t>(batch, kMaxGridYZ)));
-  int device = out.device().index;
-  set_device(device);
-  dispatch_float(a.dtype(), op, [&](auto tag) {
-    using T = decltype(tag);
-    distance_kernel<T, Gauss><<<grid, dim3(kTile, kTile), 0, stream(device)>>>(a.data<T>(), b.data<T>(), b_ms, b_ks,
-                                                                              out.data<T>(), batch, N, M, d);
-  });
-  SOFT_CUDA_CHECK(cudaGetLastError());
-}
-
-// out [batch, N, M] from a [batch, N, d] and bt [batch, d, M], both contiguous.
-void cuda_pairwise_sqdist(const Tensor& a, const Tensor& bt, Tensor& out) {
-  launch_distance<false>(a, bt, 1, bt.size(-1), out, "pairwise_sqdist");
-}
-
-// y [batch, N, M] from a [batch, N, d] and b [batch, M, d], all contiguous.
-void cuda_gaussian_kernel(const Tensor& a, const Tensor& b, Tensor& y) {
-  launch_distance<true>(a, b, b.size(-1), 1, y, "gaussian_kernel");
-}
+constexpr int kNewtonThreads = 512;  // threads per matrix
 
 // Journal-form Newton inverse of each matrix of k [count, m, m] (contiguous), as on the CPU:
 //   alpha = 1.8 / (max row sum of k)^2 (row sums in double),  P = k + 0.01 I,  V = alpha P,
@@ -202,18 +128,16 @@ void cuda_newton_inverse(const Tensor& k, int64_t iterations, Tensor& out) {
     if (m <= kNewtonSharedMaxM && shared_bytes <= dynamic_shared_limit(device)) {
       int smem = static_cast<int>(shared_bytes);
       SOFT_CUDA_CHECK(cudaFuncSetAttribute(newton_shared_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-      newton_shared_kernel<T><<<static_cast<unsigned>(count), kNewtonThreads, smem, stream(device)>>>(
-          k.data<T>(), m, iterations, out.data<T>());
-      SOFT_CUDA_CHECK(cudaGetLastError());
+      launch_shared(newton_shared_kernel<T>, device, static_cast<unsigned>(count), kNewtonThreads, smem, k.data<T>(), m,
+                    iterations, out.data<T>());
       return;
     }
     // V lives in `out` or in X, alternately; the last iteration leaves it in `out`.
     Tensor P = Tensor::empty(k.shape(), k.dtype(), k.device()), W = Tensor::empty(k.shape(), k.dtype(), k.device()),
            X = Tensor::empty(k.shape(), k.dtype(), k.device());
     T *V = iterations % 2 == 0 ? out.data<T>() : X.data<T>(), *next = V == out.data<T>() ? X.data<T>() : out.data<T>();
-    newton_start_kernel<T><<<static_cast<unsigned>(count), kNewtonThreads, 0, stream(device)>>>(k.data<T>(), m,
-                                                                                               P.data<T>(), V);
-    SOFT_CUDA_CHECK(cudaGetLastError());
+    launch(newton_start_kernel<T>, device, static_cast<unsigned>(count), kNewtonThreads, k.data<T>(), m, P.data<T>(),
+           V);
     size_t bytes = static_cast<size_t>(k.numel()) * sizeof(T);
     for (int64_t it = 0; it < iterations; ++it) {
       batched_square_gemm(device, m, count, T(1), V, P.data<T>(), T(0), W.data<T>());  // W = V P
@@ -226,8 +150,6 @@ void cuda_newton_inverse(const Tensor& k, int64_t iterations, Tensor& out) {
 
 }  // namespace
 
-SOFT_REGISTER_CUDA_KERNEL("pairwise_sqdist", cuda_pairwise_sqdist);
-SOFT_REGISTER_CUDA_KERNEL("gaussian_kernel", cuda_gaussian_kernel);
 SOFT_REGISTER_CUDA_KERNEL("newton_inverse", cuda_newton_inverse);
 
 }  // namespace soft::cuda

@@ -1,5 +1,5 @@
 #pragma once
-// The fused update kernels of the optimisers (nn/optim/optimizer.cpp): one call updates every
+// The fused update kernels of the optimisers (used by nn/optim/optimizer.cpp): one call updates every
 // parameter of a group in place, so the CUDA backend (cuda/optim.cu) launches one kernel per group
 // instead of one per tensor. params[i], grads[i] and the state tensors [i] are contiguous, with
 // the same shape, dtype and device.
@@ -7,7 +7,7 @@
 
 #include "core/tensor.h"
 
-namespace soft::nn::optim {
+namespace soft {
 
 struct AdamWCoeffs {
   double lr, weight_decay, beta1, beta2, eps, bias_correction1, bias_correction2;
@@ -30,4 +30,4 @@ struct SgdCoeffs {
 using SgdStep = void(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                      const std::vector<Tensor>& momentum_buffers, const SgdCoeffs&);
 
-}  // namespace soft::nn::optim
+}  // namespace soft

@@ -37,6 +37,13 @@ enum class UnaryOp { SOFT_UNARY_OPS(SOFT_POINTWISE_ENUMERATOR_) };
 enum class BinaryOp { SOFT_BINARY_OPS(SOFT_POINTWISE_ENUMERATOR_) };
 #undef SOFT_POINTWISE_ENUMERATOR_
 
+// Every op's name, in enumerator order: tests/test_op_registry.cpp checks each is registered and
+// tests/cuda/test_cuda_elementwise.cpp that each has a GPU-vs-CPU case.
+#define SOFT_POINTWISE_NAME_LIST_(e, name) name,
+inline constexpr const char* kUnaryOpNames[] = {SOFT_UNARY_OPS(SOFT_POINTWISE_NAME_LIST_)};
+inline constexpr const char* kBinaryOpNames[] = {SOFT_BINARY_OPS(SOFT_POINTWISE_NAME_LIST_)};
+#undef SOFT_POINTWISE_NAME_LIST_
+
 #define SOFT_POINTWISE_NAME_(e, name) \
   case Op::e:                         \
     return name;

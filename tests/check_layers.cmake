@@ -1,0 +1,53 @@
+# Fails when a file includes a header of a layer above its own (docs/ARCHITECTURE.md, "Layers").
+# Run by ctest as `layering` with -DROOT=<source dir>; a header of the same layer is fine.
+#   core < autograd's tape (node, grad_mode, leaf_hook, print) < ops
+#        < cuda (the backend) and autograd's engine (engine, gradcheck: they run ops)
+#        < dist < nn < models < tools
+# ops reach their CUDA kernels through ops/dispatch.h, never by including cuda/.
+cmake_minimum_required(VERSION 3.25)
+set(level_core 0)
+set(level_autograd 1)
+set(level_ops 2)
+set(level_cuda 3)
+set(level_engine 3)
+set(level_dist 4)
+set(level_nn 5)
+set(level_models 6)
+set(level_tools 7)
+set(engine_files autograd/engine.h autograd/engine.cpp autograd/gradcheck.h autograd/gradcheck.cpp)
+
+function(layer_of path out)
+  string(REGEX MATCH "^[a-z]+" folder "${path}")
+  if(path IN_LIST engine_files)
+    set(${out} engine PARENT_SCOPE)
+  elseif(DEFINED level_${folder})
+    set(${out} ${folder} PARENT_SCOPE)
+  else()
+    set(${out} "" PARENT_SCOPE)
+  endif()
+endfunction()
+
+set(violations "")
+foreach(folder core autograd ops cuda dist nn models tools)
+  file(GLOB_RECURSE sources RELATIVE ${ROOT} ${ROOT}/${folder}/*.h ${ROOT}/${folder}/*.cpp ${ROOT}/${folder}/*.cu
+       ${ROOT}/${folder}/*.cuh)
+  foreach(source ${sources})
+    layer_of(${source} own)
+    file(STRINGS ${ROOT}/${source} includes REGEX "^[ \t]*#[ \t]*include[ \t]*\"")
+    foreach(line ${includes})
+      string(REGEX REPLACE "^[ \t]*#[ \t]*include[ \t]*\"([^\"]+)\".*" "\\1" header "${line}")
+      layer_of(${header} theirs)
+      if(theirs STREQUAL "")
+        continue()
+      endif()
+      if(${level_${theirs}} GREATER ${level_${own}})
+        string(APPEND violations "  ${source} (${own}) includes ${header} (${theirs})\n")
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
+
+if(violations)
+  message(FATAL_ERROR "includes that point up the layers (docs/ARCHITECTURE.md):\n${violations}")
+endif()
+message(STATUS "every include of core/ autograd/ ops/ cuda/ dist/ nn/ models/ tools/ points down or sideways")

@@ -1,0 +1,65 @@
+// core/ linked alone, without autograd, ops or a device backend (docs/ARCHITECTURE.md, "Layers"):
+// tensors, strided views, the CPU copy and safetensors files work, and a device without a
+// backend is a clear error.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/safetensors.h"
+#include "core/tensor.h"
+#include "tests/temp_dir.h"
+
+using namespace soft;
+
+namespace {
+
+// A [3, 2] view of a [2, 3] tensor's storage with swapped strides: its transpose.
+Tensor transposed(const Tensor& t) { return make_view(t, {t.size(1), t.size(0)}, {t.strides()[1], t.strides()[0]}, 0); }
+
+std::string error_of(auto&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("a strided view reads and copies its own elements in row-major order") {
+  Tensor t = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3}, DType::Float64);
+  Tensor v = transposed(t);
+  CHECK_FALSE(v.is_contiguous());
+  CHECK(v.to_vector() == std::vector<double>{1, 4, 2, 5, 3, 6});
+  Tensor c = cpu_copy(v);
+  CHECK(c.is_contiguous());
+  CHECK(c.storage() != t.storage());
+  CHECK(c.to_vector() == std::vector<double>{1, 4, 2, 5, 3, 6});
+  CHECK(cpu_copy(t).storage() == t.storage());  // already contiguous on the CPU: no copy
+  CHECK(cpu_copy(Tensor::empty({0, 4})).numel() == 0);
+}
+
+TEST_CASE("safetensors round-trips a strided view without ops") {
+  test::TempDir dir;
+  std::string path = dir.file("w.safetensors");
+  Tensor t = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3}, DType::Float32);
+  save_safetensors(path, {{"w", transposed(t)}});
+  Safetensors loaded = load_safetensors(path);
+  REQUIRE(loaded.tensors.size() == 1);
+  CHECK(loaded.tensors[0].first == "w");
+  const Tensor& w = loaded.tensors[0].second;
+  CHECK(w.shape() == Shape{3, 2});
+  CHECK(w.to_vector() == std::vector<double>{1, 4, 2, 5, 3, 6});
+}
+
+TEST_CASE("without a device backend, device memory and copies are clear errors") {
+  CHECK(error_of([] { Tensor::empty({2}, DType::Float32, Device::cuda()); }).find("no CUDA backend") !=
+        std::string::npos);
+  float x = 0;
+  CHECK(error_of([&] { copy_between_devices(&x, Device::cpu(), &x, Device::cuda(), 4); }).find("no CUDA backend") !=
+        std::string::npos);
+  device_synchronize(Device::cuda());  // nothing to wait for: returns
+}
