@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The attention zoo compared on Fashion-MNIST (docs/ATTENTION_ZOO.md): the same skeleton
+# (configs/models/soft_fmnist_s.json), seed and schedule (configs/train/fmnist.json) trained once per
+# attention kind of stages 1-3, then a results section written into docs/ATTENTION_ZOO.md (top-1,
+# parameters, MACs, training images/s, peak memory per kind) and the accuracy curves into
+# docs/attention_zoo_curves.svg.
+#
+#   scripts/compare-attention.sh [--soft BIN] [--out DIR] [--kinds "soft softmax ..."] [--epochs N]
+#                                [--set KEY=VALUE]... [--report-only]
+#
+# --epochs and --set override the training config (e.g. --set data.train_limit=20000) so that a
+# shorter schedule fits a busy machine; the schedule used is written into the results. DIR (default
+# runs/attention-zoo) gets one model config, run folder and time log per kind. --report-only
+# rewrites the results from the run folders already in DIR.
+set -euo pipefail
+
+soft=build/soft
+out=runs/attention-zoo
+kinds="soft softmax linformer performer nystrom"
+epochs=""
+sets=()
+report_only=0
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --soft) soft=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --kinds) kinds=$2; shift 2 ;;
+    --epochs) epochs=$2; shift 2 ;;
+    --set) sets+=("$2"); shift 2 ;;
+    --report-only) report_only=1; shift ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "compare-attention: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+[[ -x $soft ]] || { echo "compare-attention: no soft binary at '$soft' (build it, or give --soft BIN)" >&2; exit 2; }
+root=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$out"
+
+overrides=()
+[[ -n $epochs ]] && overrides+=(--set "epochs=$epochs")
+for s in "${sets[@]+"${sets[@]}"}"; do overrides+=(--set "$s"); done
+printf '%s\n' "${overrides[@]+"${overrides[@]}"}" > "$out/overrides.txt"
+
+if [[ $report_only == 0 ]]; then
+  for kind in $kinds; do
+    python3 - "$root/configs/models/soft_fmnist_s.json" "$kind" "$out/model_$kind.json" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+config["name"] = config["name"] + "_" + sys.argv[2]
+config["attention"] = sys.argv[2]
+json.dump(config, open(sys.argv[3], "w"), indent=2)
+PY
+    echo "== $kind: $(date -u +%H:%M:%S)"
+    /usr/bin/time -v -o "$out/time_$kind.txt" "$soft" train --config "$root/configs/train/fmnist.json" \
+      --set "model.config=$out/model_$kind.json" "${overrides[@]+"${overrides[@]}"}" \
+      --run-dir "$out/run_$kind" --force > "$out/train_$kind.log" 2>&1
+    tail -n 1 "$out/train_$kind.log"
+  done
+fi
+
+for kind in $kinds; do "$soft" info --model "$out/model_$kind.json" --json > "$out/info_$kind.json"; done
+python3 "$root/scripts/attention_zoo_report.py" --out "$out" --kinds "$kinds" \
+  --doc "$root/docs/ATTENTION_ZOO.md" --svg "$root/docs/attention_zoo_curves.svg"
