@@ -7,11 +7,14 @@
 #
 #   scripts/compare-attention.sh [--soft BIN] [--out DIR] [--kinds "soft softmax ..."] [--epochs N]
 #                                [--set KEY=VALUE]... [--report-only]
+#   scripts/compare-attention.sh --gpu-bench GPU_BENCH [--out DIR] [--kinds "..."]
 #
 # --epochs and --set override the training config (e.g. --set data.train_limit=20000) so that a
 # shorter schedule fits a busy machine; the schedule used is written into the results. DIR (default
 # runs/attention-zoo) gets one model config, run folder and time log per kind. --report-only
-# rewrites the results from the run folders already in DIR.
+# rewrites the results from the run folders already in DIR. --gpu-bench runs bench/gpu_bench (built
+# with -DSOFT_CUDA=ON) on soft_tiny at 224 px with each kind instead (training images/s and peak GPU
+# memory, batch 64), writing DIR/gpu_bench.txt; nothing is trained.
 set -euo pipefail
 
 soft=build/soft
@@ -20,6 +23,7 @@ kinds="soft softmax linformer performer nystrom"
 epochs=""
 sets=()
 report_only=0
+gpu_bench=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --soft) soft=$2; shift 2 ;;
@@ -28,14 +32,33 @@ while [[ $# -gt 0 ]]; do
     --epochs) epochs=$2; shift 2 ;;
     --set) sets+=("$2"); shift 2 ;;
     --report-only) report_only=1; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --gpu-bench) gpu_bench=$2; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "compare-attention: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-[[ -x $soft ]] || { echo "compare-attention: no soft binary at '$soft' (build it, or give --soft BIN)" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$out"
 
+write_model() {  # BASE KIND FILE: a built-in model config with the attention of stages 1-3 set
+  python3 - "$root/configs/models/$1.json" "$2" "$3" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+config["name"] = config["name"] + "_" + sys.argv[2]
+config["attention"] = sys.argv[2]
+json.dump(config, open(sys.argv[3], "w"), indent=2)
+PY
+}
+
+if [[ -n $gpu_bench ]]; then
+  : > "$out/gpu_bench.txt"
+  for kind in $kinds; do
+    write_model soft_tiny "$kind" "$out/soft_tiny_$kind.json"
+    "$gpu_bench" train --model "$out/soft_tiny_$kind.json" --img 224 --batch 64 --steps 10 | tee -a "$out/gpu_bench.txt"
+  done
+  exit 0
+fi
+[[ -x $soft ]] || { echo "compare-attention: no soft binary at '$soft' (build it, or give --soft BIN)" >&2; exit 2; }
 overrides=()
 [[ -n $epochs ]] && overrides+=(--set "epochs=$epochs")
 for s in "${sets[@]+"${sets[@]}"}"; do overrides+=(--set "$s"); done
@@ -43,13 +66,7 @@ printf '%s\n' "${overrides[@]+"${overrides[@]}"}" > "$out/overrides.txt"
 
 if [[ $report_only == 0 ]]; then
   for kind in $kinds; do
-    python3 - "$root/configs/models/soft_fmnist_s.json" "$kind" "$out/model_$kind.json" <<'PY'
-import json, sys
-config = json.load(open(sys.argv[1]))
-config["name"] = config["name"] + "_" + sys.argv[2]
-config["attention"] = sys.argv[2]
-json.dump(config, open(sys.argv[3], "w"), indent=2)
-PY
+    write_model soft_fmnist_s "$kind" "$out/model_$kind.json"
     echo "== $kind: $(date -u +%H:%M:%S)"
     /usr/bin/time -v -o "$out/time_$kind.txt" "$soft" train --config "$root/configs/train/fmnist.json" \
       --set "model.config=$out/model_$kind.json" "${overrides[@]+"${overrides[@]}"}" \
