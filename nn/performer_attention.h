@@ -1,7 +1,7 @@
 #pragma once
 // Performer (Choromanski et al., ICLR 2021): FAVOR+, softmax attention estimated with positive
 // orthogonal random features. With x' = x d^-1/4 and W [M, d] random:
-//   phi(x) = M^-1/2 (exp(W x' - |x'|^2 / 2 - c) + eps)     c: a max, detached (numerical stability)
+//   phi(x) = M^-1/2 (exp(W x' - |x'|^2 / 2 - c) + eps)     c: a max (numerical stability)
 //   out = phi(q) (phi(k)^T v) / (phi(q) (phi(k)^T 1))       never N x N: cost N M d
 // W's rows: blocks of d orthonormal rows (QR of Gaussian blocks), each row rescaled to the norm of
 // a Gaussian d-vector (the official "scaling = 0"). W is redrawn every `redraw_interval` training
