@@ -70,6 +70,8 @@ constexpr Range kLandmarkStride{2, 64};   // landmark_strides
 constexpr Range kKernel{1, 63};           // local_kernels (odd)
 constexpr Range kIterations{0, 1000};     // newton_iterations
 constexpr Range kMlpRatio{1, 64};         // mlp_ratio_stage4
+constexpr Range kZooSize{1, 65536};       // num_landmarks, linformer_k, performer_features
+constexpr Range kRedraw{0, 1 << 30};      // performer_redraw
 
 // The relations between keys; each key's own range was checked when it was read.
 void validate(const SoftConfig& c, const std::string& what) {
@@ -79,6 +81,7 @@ void validate(const SoftConfig& c, const std::string& what) {
   for (int s = 0; s < 3; ++s)
     SOFT_CHECK(c.local_kernels[s] % 2 == 1, what, ": local_kernels must be odd, stage ", s + 1, " has ",
                c.local_kernels[s]);
+  SOFT_CHECK(c.nystrom_conv_kernel % 2 == 1, what, ": nystrom_conv_kernel must be odd, got ", c.nystrom_conv_kernel);
   SOFT_CHECK(c.drop_rate >= 0 && c.drop_rate < 1 && c.drop_path_rate >= 0 && c.drop_path_rate < 1, what,
              ": drop_rate and drop_path_rate must be in [0, 1)");
 }
@@ -158,6 +161,29 @@ SoftConfig parse_config(const std::string& text, const std::string& what) {
          SOFT_CHECK(v.is_boolean(), what, ": key 'soft_norm' must be true or false");
          c.soft_norm = v.get<bool>();
        }},
+      {"attention", [&](const json& v) {
+         SOFT_CHECK(v.is_string(), what, ": key 'attention' must be a string, got ", shown(v));
+         try {
+           c.attention = nn::parse_attention_kind(v.get<std::string>());
+         } catch (const Error& e) {
+           throw Error(what + ": key 'attention': " + e.what());
+         }
+       }},
+      {"landmarks", [&](const json& v) {
+         SOFT_CHECK(v == "conv" || v == "pool", what, ": key 'landmarks' must be \"conv\" or \"pool\", got ",
+                    shown(v));
+         c.landmarks = v == "conv" ? nn::LandmarkKind::Conv : nn::LandmarkKind::Pool;
+       }},
+      {"num_landmarks", [&](const json& v) { c.num_landmarks = get_int(v, "num_landmarks", what, kZooSize); }},
+      {"linformer_k", [&](const json& v) { c.linformer_k = get_int(v, "linformer_k", what, kZooSize); }},
+      {"performer_features",
+       [&](const json& v) { c.performer_features = get_int(v, "performer_features", what, kZooSize); }},
+      {"performer_redraw",
+       [&](const json& v) { c.performer_redraw = get_int(v, "performer_redraw", what, kRedraw); }},
+      {"nystrom_pinv_iterations",
+       [&](const json& v) { c.nystrom_pinv_iterations = get_int(v, "nystrom_pinv_iterations", what, kIterations); }},
+      {"nystrom_conv_kernel",
+       [&](const json& v) { c.nystrom_conv_kernel = get_int(v, "nystrom_conv_kernel", what, kKernel); }},
       {"mlp_ratio_stage4",
        [&](const json& v) { c.mlp_ratio_stage4 = get_int(v, "mlp_ratio_stage4", what, kMlpRatio); }},
       {"drop_rate", [&](const json& v) { c.drop_rate = get_number(v, "drop_rate", what); }},
@@ -210,6 +236,14 @@ std::string config_to_json(const SoftConfig& c) {
             {"newton_iterations", c.newton_iterations},
             {"newton_form", c.newton_form == NewtonForm::Journal ? "journal" : "neurips"},
             {"soft_norm", c.soft_norm},
+            {"attention", nn::attention_kind_name(c.attention)},
+            {"landmarks", c.landmarks == nn::LandmarkKind::Conv ? "conv" : "pool"},
+            {"num_landmarks", c.num_landmarks},
+            {"linformer_k", c.linformer_k},
+            {"performer_features", c.performer_features},
+            {"performer_redraw", c.performer_redraw},
+            {"nystrom_pinv_iterations", c.nystrom_pinv_iterations},
+            {"nystrom_conv_kernel", c.nystrom_conv_kernel},
             {"mlp_ratio_stage4", c.mlp_ratio_stage4},
             {"drop_rate", c.drop_rate},
             {"drop_path_rate", c.drop_path_rate}};

@@ -6,6 +6,7 @@
 #include <array>
 #include <string>
 
+#include "nn/token_attention.h"
 #include "ops/ops.h"
 
 namespace soft::models {
@@ -29,6 +30,16 @@ struct SoftConfig {
   int64_t newton_iterations = 20;
   NewtonForm newton_form = NewtonForm::Journal;
   bool soft_norm = false;                  // SOFT-Norm: D^-1/2 K2^+ D^-1/2 instead of K2^+
+  // The attention of stages 1-3 (stage 4 is always softmax) and each kind's settings
+  // (docs/ATTENTION_ZOO.md); the defaults are the papers'.
+  nn::AttentionKind attention = nn::AttentionKind::Soft;
+  nn::LandmarkKind landmarks = nn::LandmarkKind::Conv;  // soft: "conv" (landmark_strides) or "pool"
+  int64_t num_landmarks = 64;            // soft with "pool" (a square grid of floor(sqrt) per side), nystrom
+  int64_t linformer_k = 256;             // rows of the projected keys and values (capped at the tokens)
+  int64_t performer_features = 256;      // random features M
+  int64_t performer_redraw = 1000;       // redraw the features every this many training steps; 0: never
+  int64_t nystrom_pinv_iterations = 6;
+  int64_t nystrom_conv_kernel = 33;      // the (k x 1) depthwise conv along the tokens of v
   int64_t mlp_ratio_stage4 = 4;
   double drop_rate = 0.0;
   double drop_path_rate = 0.0;

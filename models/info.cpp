@@ -1,5 +1,9 @@
 #include "models/info.h"
 
+#include <algorithm>
+
+#include "nn/soft_attention.h"
+
 namespace soft::models {
 
 const char* const kMacConvention =
@@ -7,7 +11,8 @@ const char* const kMacConvention =
     "Linear layers (in*out per token), SOFT attention per head: Gaussian kernel distances "
     "(N*m*d for K1, m*m*d for K2), Newton iterations (V*P then (V*P)*V: 2*m^3 each; NeurIPS form "
     "also its one residual product, m^3), K1*K2inv (N*m*m), K1^T*V (N*m*d), their product "
-    "(N*m*d); stage-4 softmax attention per head: Q*K^T and A*V (n*n*d each, n = N+1). "
+    "(N*m*d); stage-4 softmax attention per head: Q*K^T and A*V (n*n*d each, n = N+1); other "
+    "stage 1-3 attentions as models/info.h lists (zoo_products). "
     "Not counted: element-wise ops (exp, GELU, ReLU, softmax, adds, bias), LayerNorm, "
     "BatchNorm, position-embedding resizing.";
 
@@ -51,23 +56,67 @@ int64_t linear_params(int64_t in, int64_t out) { return in * out + out; }
 int64_t conv_bn_params(int64_t in, int64_t out) { return out * in * 9 + out + 2 * out; }
 Mac conv3x3_macs(int64_t in, int64_t out, Mac ho, Mac wo) { return out * in * 9 * ho * wo; }
 
-// One post-LN SOFT block (stages 1-3).
-void add_soft_block(const SoftConfig& c, StageInfo& st) {
+// The SOFT attention of one block.
+void add_soft_attention(const SoftConfig& c, StageInfo& st) {
   int64_t C = st.dim, h = st.heads, d = st.head_dim, r = st.landmark_stride, k = st.local_kernel;
-  int64_t hidden = st.mlp_hidden;
   Mac N = st.tokens, m = st.landmarks;
-  // W_q, W_v, ff (C -> C), ff1 (C -> 4C), ff2 (4C -> C); norm1, norm2; landmark conv [d, d, r, r]
-  // without bias and its LayerNorm(d); local conv [h, 1, k, k] without bias.
-  st.parameters += 3 * linear_params(C, C) + linear_params(C, hidden) + linear_params(hidden, C) + 4 * C +
-                   d * d * r * r + 2 * d + h * k * k;
+  // W_q, W_v, ff (C -> C); landmark conv [d, d, r, r] without bias and its LayerNorm(d) (pooled
+  // landmarks: none); local conv [h, 1, k, k] without bias.
+  st.parameters += 3 * linear_params(C, C) + h * k * k;
   MacCount& mac = st.macs;
-  mac.linears += N * (3 * C * C + 2 * C * hidden);
-  mac.landmark_convs += h * (d * d * r * r * m);  // the heads are batch items of one d -> d conv
+  mac.linears += N * (3 * C * C);
+  if (c.landmarks == nn::LandmarkKind::Conv) {
+    st.parameters += d * d * r * r + 2 * d;
+    mac.landmark_convs += h * (d * d * r * r * m);  // the heads are batch items of one d -> d conv
+  } else {
+    mac.landmark_convs += h * (m * N * d);          // pooling as a product with the [m, N] window means
+  }
   mac.local_convs += d * (h * k * k * N);         // d batch items of an h -> h conv with groups h
   mac.gaussian_kernels += h * (N * m * d + m * m * d);
   mac.newton += h * (2 * c.newton_iterations * m * m * m);
   if (c.newton_form == NewtonForm::NeurIPS) mac.newton += h * m * m * m;  // the first residual P V
   mac.soft_products += h * (N * m * m + N * m * d + N * m * d);
+}
+
+// Another kind's attention of one block: q (C -> C), kv (C -> 2C), proj (C -> C) and its own parts.
+void add_zoo_attention(const SoftConfig& c, StageInfo& st) {
+  int64_t C = st.dim, h = st.heads, d = st.head_dim;
+  Mac N = st.tokens;
+  st.parameters += linear_params(C, C) + linear_params(C, 2 * C) + linear_params(C, C);
+  MacCount& mac = st.macs;
+  mac.linears += N * (4 * C * C);
+  switch (c.attention) {
+    case nn::AttentionKind::Softmax: mac.zoo_products += h * (2 * N * N * d); break;
+    case nn::AttentionKind::Linformer: {
+      Mac k = std::min(c.linformer_k, st.tokens);
+      st.parameters += 2 * (k * N).value();  // E and F [k, N], no bias
+      mac.zoo_products += h * (2 * k * N * d + 2 * N * k * d);
+      break;
+    }
+    case nn::AttentionKind::Performer: {
+      Mac M = c.performer_features;
+      mac.zoo_products += h * (2 * N * M * d + 2 * N * M * d + N * M);
+      break;
+    }
+    case nn::AttentionKind::Nystrom: {
+      Mac m = st.landmarks, kc = c.nystrom_conv_kernel;
+      st.parameters += h * c.nystrom_conv_kernel;  // the (k x 1) depthwise conv, no bias
+      mac.local_convs += h * (kc * N * d);
+      mac.zoo_products += h * (2 * m * N * d + N * m * d + m * m * d + m * N * d +
+                               4 * c.nystrom_pinv_iterations * m * m * m + N * m * m + m * N * d + N * m * d);
+      break;
+    }
+    case nn::AttentionKind::Soft: break;
+  }
+}
+
+// One post-LN block of stages 1-3: its attention, norm1, norm2, ff1 (C -> 4C), ff2 (4C -> C).
+void add_stage_block(const SoftConfig& c, StageInfo& st) {
+  int64_t C = st.dim, hidden = st.mlp_hidden;
+  if (c.attention == nn::AttentionKind::Soft) add_soft_attention(c, st);
+  else add_zoo_attention(c, st);
+  st.parameters += linear_params(C, hidden) + linear_params(hidden, C) + 4 * C;
+  st.macs.linears += Mac(st.tokens) * (2 * C * hidden);
 }
 
 // One pre-LN softmax block (stage 4) over n = tokens + 1 (cls) tokens.
@@ -85,7 +134,7 @@ void add_softmax_block(StageInfo& st) {
 
 int64_t MacCount::total() const {
   return (Mac(embed_convs) + linears + landmark_convs + local_convs + gaussian_kernels + newton + soft_products +
-          softmax_products)
+          softmax_products + zoo_products)
       .value();
 }
 
@@ -98,11 +147,20 @@ MacCount& MacCount::operator+=(const MacCount& o) {
   newton += Mac(o.newton);
   soft_products += Mac(o.soft_products);
   softmax_products += Mac(o.softmax_products);
+  zoo_products += Mac(o.zoo_products);
   return *this;
 }
 
 void check_image_size(const SoftConfig& c, int64_t img_h, int64_t img_w) {
   SOFT_CHECK(img_h > 0 && img_w > 0, c.name, ": image size ", img_h, "x", img_w, " must be positive");
+  if (c.attention == nn::AttentionKind::Linformer) {
+    auto g = c.grids(img_h, img_w), built = c.grids(c.img_size, c.img_size);
+    for (int s = 0; s < 3; ++s)
+      SOFT_CHECK(c.depths[s] == 0 || g[s] == built[s], c.name, ": Linformer's projections are sized for img_size ",
+                 c.img_size, " (stage ", s + 1, " ", built[s][0], "x", built[s][1], " tokens); a ", img_h, "x", img_w,
+                 " image gives ", g[s][0], "x", g[s][1]);
+  }
+  if (c.attention != nn::AttentionKind::Soft || c.landmarks == nn::LandmarkKind::Pool) return;
   auto fits = [&](int64_t h, int64_t w) {
     auto g = c.grids(h, w);
     for (int s = 0; s < 3; ++s)
@@ -120,6 +178,35 @@ void check_image_size(const SoftConfig& c, int64_t img_h, int64_t img_w) {
 }
 
 namespace {
+
+// The kind's settings of a stage 1-3: landmarks, stride, kernel, and the words for them.
+void describe_attention(const SoftConfig& c, StageInfo& st, int s) {
+  using nn::AttentionKind;
+  auto str = [](int64_t v) { return std::to_string(v); };
+  switch (c.attention) {
+    case AttentionKind::Soft:
+      st.local_kernel = c.local_kernels[s];
+      if (c.landmarks == nn::LandmarkKind::Conv) {
+        st.landmark_stride = c.landmark_strides[s];
+        st.landmarks = (st.grid_h / st.landmark_stride) * (st.grid_w / st.landmark_stride);
+        st.attention_detail = "r=" + str(st.landmark_stride);
+      } else {
+        int64_t side = nn::landmark_pool_side(c.num_landmarks);
+        st.landmarks = std::min(st.grid_h, side) * std::min(st.grid_w, side);
+        st.attention_detail = "pool";
+      }
+      st.attention_detail += " local " + str(st.local_kernel) + "x" + str(st.local_kernel);
+      break;
+    case AttentionKind::Softmax: st.attention_detail = "full N x N"; break;
+    case AttentionKind::Linformer: st.attention_detail = "k=" + str(std::min(c.linformer_k, st.tokens)); break;
+    case AttentionKind::Performer: st.attention_detail = "M=" + str(c.performer_features); break;
+    case AttentionKind::Nystrom:
+      st.landmarks = std::min(c.num_landmarks, st.tokens);
+      st.local_kernel = c.nystrom_conv_kernel;
+      st.attention_detail = "pinv x" + str(c.nystrom_pinv_iterations) + " conv " + str(c.nystrom_conv_kernel) + "x1";
+      break;
+  }
+}
 
 // describe_model's counts; throws MacOverflow.
 ModelInfo count_model(const SoftConfig& c, int64_t img_h, int64_t img_w) {
@@ -142,13 +229,9 @@ ModelInfo count_model(const SoftConfig& c, int64_t img_h, int64_t img_w) {
     st.heads = c.num_heads[s];
     st.head_dim = st.dim / st.heads;
     st.depth = c.depths[s];
-    st.attention = s < 3 ? "soft" : "softmax";
+    st.attention = s < 3 ? nn::attention_kind_name(c.attention) : "softmax";
     st.mlp_hidden = s < 3 ? 4 * st.dim : c.mlp_ratio_stage4 * st.dim;  // stages 1-3: 4C whatever the config
-    if (s < 3) {
-      st.landmark_stride = c.landmark_strides[s];
-      st.local_kernel = c.local_kernels[s];
-      st.landmarks = (st.grid_h / st.landmark_stride) * (st.grid_w / st.landmark_stride);
-    }
+    if (s < 3) describe_attention(c, st, s);
     // Position embedding at its stored size (stage 4: one extra cls entry), and the cls token.
     int64_t g = c.pos_embed_grids[s];
     st.parameters += (g * g + (s == 3 ? 1 : 0)) * st.dim + (s == 3 ? st.dim : 0);
@@ -172,7 +255,7 @@ ModelInfo count_model(const SoftConfig& c, int64_t img_h, int64_t img_w) {
 
   for (int s = 0; s < 4; ++s)
     for (int64_t i = 0; i < c.depths[s]; ++i) {
-      if (s < 3) add_soft_block(c, info.stages[s]);
+      if (s < 3) add_stage_block(c, info.stages[s]);
       else add_softmax_block(info.stages[s]);
     }
 

@@ -13,6 +13,13 @@
 //             dependent halvings of alpha are not counted); the products K1 K2^+ (N*m*m),
 //             K1^T V (N*m*d) and (K1 K2^+)(K1^T V) (N*m*d); stage-4 softmax attention, per head:
 //             Q K^T (n*n*d) and A V (n*n*d) over the n = N + 1 tokens.
+//           the other attentions of stages 1-3 (docs/ATTENTION_ZOO.md), per head ("zoo_products"):
+//             softmax 2 N^2 d; Linformer E K, F V (2 k N d), Q K'^T and A V' (2 N k d);
+//             Performer the feature maps (2 N M d), phi(K)^T V and phi(Q)(...) (2 N M d), the
+//             normaliser N M; Nystromformer the segment means (2 m N d), its three kernels
+//             (N m d + m^2 d + m N d), 4 m^3 per pinv iteration, K1 pinv (N m^2), K3 V (m N d)
+//             and the last product (N m d); their (k x 1) conv skip is a local conv (h k N d);
+//             SOFT's pooled landmarks (m N d) count as landmark_convs.
 //   not counted: element-wise ops (exp, GELU, ReLU, softmax, residual adds, scaling, bias adds),
 //             LayerNorm, BatchNorm, position-embedding resizing, the alpha of the Newton start,
 //             SOFT-Norm's row sums and scaling.
@@ -35,6 +42,7 @@ struct MacCount {
   int64_t newton = 0;            // SOFT: the Newton iterations towards K2^+
   int64_t soft_products = 0;     // SOFT: K1 K2^+, K1^T V and their product
   int64_t softmax_products = 0;  // stage 4: Q K^T and A V
+  int64_t zoo_products = 0;      // stages 1-3 with another attention than SOFT (see above)
   int64_t total() const;
   MacCount& operator+=(const MacCount& o);
 };
@@ -44,8 +52,10 @@ struct StageInfo {
   int64_t grid_h = 0, grid_w = 0;
   int64_t tokens = 0;            // H * W (stage 4 also has the cls token: tokens + 1 in attention)
   bool cls_token = false;
-  int64_t landmarks = 0;         // m = floor(H/r) * floor(W/r); 0 in stage 4 (softmax attention)
-  std::string attention;         // "soft" or "softmax"
+  int64_t landmarks = 0;         // SOFT: m = floor(H/r) * floor(W/r) (conv) or the pooled grid; Nystromformer:
+                                 // its m (at most N); else 0
+  std::string attention;         // the kind (stage 4: always "softmax")
+  std::string attention_detail;  // its settings in words ("r=8 local 9x9", "k=256", ...)
   int64_t dim = 0, heads = 0, head_dim = 0, depth = 0;
   int64_t landmark_stride = 0;   // r (stages 1-3)
   int64_t local_kernel = 0;      // k (stages 1-3)
@@ -65,7 +75,8 @@ struct ModelInfo {
 };
 
 // Throws soft::Error when an img_h x img_w input is too small for the model: the token grid of
-// every stage 1-3 that has blocks must hold at least one landmark window (H >= r and W >= r).
+// every stage 1-3 that has blocks must hold at least one landmark window (H >= r and W >= r) when
+// the attention is SOFT with conv landmarks; Linformer's fixed token count must match the image.
 void check_image_size(const SoftConfig& config, int64_t img_h, int64_t img_w);
 
 // The model of `config` on img_h x img_w images (checked with check_image_size). Throws soft::Error

@@ -1,6 +1,9 @@
 #include "models/soft.h"
 
 #include "nn/init.h"
+#include "nn/linformer_attention.h"
+#include "nn/nystrom_attention.h"
+#include "nn/performer_attention.h"
 
 namespace soft::models {
 
@@ -15,12 +18,36 @@ PatchEmbed::PatchEmbed(const std::vector<std::array<int64_t, 3>>& convs) {
 
 Tensor PatchEmbed::forward(const Tensor& x) { return proj->forward(x); }
 
-SoftEncoderLayer::SoftEncoderLayer(const nn::SoftAttentionOptions& o, double drop) {
-  mha = register_module("mha", std::make_shared<nn::SoftAttention>(o));
-  norm1 = register_module("norm1", std::make_shared<nn::LayerNorm>(o.dim, 1e-5));
-  ff1 = register_module("ff1", std::make_shared<nn::Linear>(o.dim, 4 * o.dim));
-  ff2 = register_module("ff2", std::make_shared<nn::Linear>(4 * o.dim, o.dim));
-  norm2 = register_module("norm2", std::make_shared<nn::LayerNorm>(o.dim, 1e-5));
+std::shared_ptr<nn::TokenAttention> make_stage_attention(const SoftConfig& c, int stage, int64_t block) {
+  int64_t dim = c.embed_dims[stage], heads = c.num_heads[stage];
+  auto grid = c.grids(c.img_size, c.img_size)[stage];
+  int64_t tokens = grid[0] * grid[1];
+  switch (c.attention) {
+    case nn::AttentionKind::Soft: {
+      nn::SoftAttentionOptions o{dim, heads, c.landmark_strides[stage], c.local_kernels[stage], c.newton_iterations,
+                                 c.newton_form, c.soft_norm, c.landmarks, c.num_landmarks};
+      return std::make_shared<nn::SoftAttention>(o);
+    }
+    case nn::AttentionKind::Softmax: return std::make_shared<nn::Attention>(dim, heads);
+    case nn::AttentionKind::Linformer:
+      return std::make_shared<nn::LinformerAttention>(dim, heads, tokens, std::min(c.linformer_k, tokens));
+    case nn::AttentionKind::Performer:
+      // Each layer draws its own features: the seed names the block.
+      return std::make_shared<nn::PerformerAttention>(dim, heads, c.performer_features, c.performer_redraw,
+                                                      static_cast<uint64_t>(1000 + block));
+    case nn::AttentionKind::Nystrom:
+      return std::make_shared<nn::NystromAttention>(dim, heads, c.num_landmarks, c.nystrom_pinv_iterations,
+                                                    c.nystrom_conv_kernel);
+  }
+  throw Error("make_stage_attention: unknown attention kind");
+}
+
+SoftEncoderLayer::SoftEncoderLayer(std::shared_ptr<nn::TokenAttention> attention, int64_t dim, double drop) {
+  mha = register_module("mha", std::move(attention));
+  norm1 = register_module("norm1", std::make_shared<nn::LayerNorm>(dim, 1e-5));
+  ff1 = register_module("ff1", std::make_shared<nn::Linear>(dim, 4 * dim));
+  ff2 = register_module("ff2", std::make_shared<nn::Linear>(4 * dim, dim));
+  norm2 = register_module("norm2", std::make_shared<nn::LayerNorm>(dim, 1e-5));
   dropout1 = register_module("dropout1", std::make_shared<nn::Dropout>(drop));
   dropout2 = register_module("dropout2", std::make_shared<nn::Dropout>(drop));
 }
@@ -31,8 +58,8 @@ Tensor SoftEncoderLayer::forward(const Tensor& x, int64_t H, int64_t W) {
   return norm2->forward(add(h, dropout2->forward(f)));
 }
 
-SoftBlock::SoftBlock(const nn::SoftAttentionOptions& o, double drop) {
-  att = register_module("att", std::make_shared<SoftEncoderLayer>(o, drop));
+SoftBlock::SoftBlock(std::shared_ptr<nn::TokenAttention> attention, int64_t dim, double drop) {
+  att = register_module("att", std::make_shared<SoftEncoderLayer>(std::move(attention), dim, drop));
 }
 
 SoftmaxBlock::SoftmaxBlock(int64_t dim, int64_t heads, int64_t mlp_ratio, double drop, double drop_path_p) {
@@ -80,9 +107,8 @@ SoftModel::SoftModel(const SoftConfig& c) : config_(c) {
     blocks_[s] = register_module("block" + std::to_string(s + 1), std::make_shared<nn::ModuleList>());
     for (int64_t i = 0; i < c.depths[s]; ++i, ++block) {
       if (s < 3) {
-        nn::SoftAttentionOptions o{dims[s], c.num_heads[s], c.landmark_strides[s], c.local_kernels[s],
-                                   c.newton_iterations, c.newton_form, c.soft_norm};
-        blocks_[s]->push_back(std::make_shared<SoftBlock>(o, drop_of(block)));
+        blocks_[s]->push_back(
+            std::make_shared<SoftBlock>(make_stage_attention(c, s, block), dims[s], drop_of(block)));
       } else {
         blocks_[s]->push_back(
             std::make_shared<SoftmaxBlock>(dims[3], c.num_heads[3], c.mlp_ratio_stage4, c.drop_rate, drop_of(block)));

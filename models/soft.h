@@ -7,6 +7,7 @@
 #include "nn/container.h"
 #include "nn/mlp.h"
 #include "nn/soft_attention.h"
+#include "nn/token_attention.h"
 
 namespace soft::models {
 
@@ -18,12 +19,17 @@ class PatchEmbed : public nn::Module {
   std::shared_ptr<nn::Sequential> proj;
 };
 
+// The attention of block `block` (0-based over the whole model) of stage `stage` (0..2), of the
+// config's kind, for an H x W token grid at the config's img_size.
+std::shared_ptr<nn::TokenAttention> make_stage_attention(const SoftConfig& c, int stage, int64_t block);
+
 // Stages 1-3, post-LN: x = LN1(x + drop(attn(x))); x = LN2(x + drop(ff2(gelu_tanh(ff1(x))))).
+// attn is SOFT attention in the official model, or another kind of the zoo.
 class SoftEncoderLayer : public nn::Module {
  public:
-  SoftEncoderLayer(const nn::SoftAttentionOptions& o, double drop);
+  SoftEncoderLayer(std::shared_ptr<nn::TokenAttention> attention, int64_t dim, double drop);
   Tensor forward(const Tensor& x, int64_t H, int64_t W);  // [B, N, C]
-  std::shared_ptr<nn::SoftAttention> mha;
+  std::shared_ptr<nn::TokenAttention> mha;
   std::shared_ptr<nn::LayerNorm> norm1, norm2;
   std::shared_ptr<nn::Linear> ff1, ff2;
   std::shared_ptr<nn::Dropout> dropout1, dropout2;
@@ -31,7 +37,7 @@ class SoftEncoderLayer : public nn::Module {
 
 class SoftBlock : public nn::Module {
  public:
-  SoftBlock(const nn::SoftAttentionOptions& o, double drop);
+  SoftBlock(std::shared_ptr<nn::TokenAttention> attention, int64_t dim, double drop);
   Tensor forward(const Tensor& x, int64_t H, int64_t W) { return att->forward(x, H, W); }
   std::shared_ptr<SoftEncoderLayer> att;
 };

@@ -14,13 +14,19 @@ Linear::Linear(int64_t in, int64_t out, bool has_bias) {
 Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
 
 Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, int64_t groups,
+               bool has_bias)
+    : Conv2d(in, out, {kernel, kernel}, {padding, padding}, groups, has_bias) {
+  params.stride = {stride, stride};
+}
+
+Conv2d::Conv2d(int64_t in, int64_t out, std::array<int64_t, 2> kernel, std::array<int64_t, 2> padding, int64_t groups,
                bool has_bias) {
   SOFT_CHECK(groups > 0 && in % groups == 0 && out % groups == 0, "Conv2d: channels ", in, " -> ", out,
              " are not divisible by groups ", groups);
-  int64_t fan_in = in / groups * kernel * kernel;
-  weight = register_parameter("weight", init::kaiming_uniform_default({out, in / groups, kernel, kernel}, fan_in));
+  int64_t fan_in = in / groups * kernel[0] * kernel[1];
+  weight = register_parameter("weight", init::kaiming_uniform_default({out, in / groups, kernel[0], kernel[1]}, fan_in));
   if (has_bias) bias = register_parameter("bias", init::default_bias(out, fan_in));
-  params = {{stride, stride}, {padding, padding}, groups};
+  params = {{1, 1}, padding, groups};
 }
 
 Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, params); }

@@ -19,6 +19,9 @@ class Conv2d : public Module {
  public:
   Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t padding = 0, int64_t groups = 1,
          bool bias = true);
+  // A kh x kw kernel, stride 1 (e.g. Nystromformer's (k x 1) depthwise conv along the tokens).
+  Conv2d(int64_t in, int64_t out, std::array<int64_t, 2> kernel, std::array<int64_t, 2> padding, int64_t groups,
+         bool bias);
   Tensor forward(const Tensor& x) override;  // [B, in, H, W] -> [B, out, Ho, Wo]
   Tensor weight, bias;                        // [out, in/groups, k, k], [out] or undefined
   Conv2dParams params;

@@ -6,15 +6,27 @@ namespace soft::nn {
 
 SoftAttentionKernel::SoftAttentionKernel(const SoftAttentionOptions& o) : options(o) {
   int64_t d = o.dim / o.heads, r = o.landmark_stride, k = o.local_kernel;
-  Qlandmark_op = register_module("Qlandmark_op", std::make_shared<Conv2d>(d, d, r, r, 0, 1, false));
-  Qnorm_act = register_module("Qnorm_act", std::make_shared<Sequential>());
-  Qnorm_act->push_back(std::make_shared<LayerNorm>(d, 1e-5));
-  Qnorm_act->push_back(std::make_shared<GELU>(GeluApprox::None));
+  if (o.landmarks == LandmarkKind::Conv) {
+    Qlandmark_op = register_module("Qlandmark_op", std::make_shared<Conv2d>(d, d, r, r, 0, 1, false));
+    Qnorm_act = register_module("Qnorm_act", std::make_shared<Sequential>());
+    Qnorm_act->push_back(std::make_shared<LayerNorm>(d, 1e-5));
+    Qnorm_act->push_back(std::make_shared<GELU>(GeluApprox::None));
+  }
   conv = register_module("conv", std::make_shared<Conv2d>(o.heads, o.heads, k, 1, k / 2, o.heads, false));
+}
+
+int64_t landmark_pool_side(int64_t num_landmarks) {
+  int64_t s = 1;
+  while ((s + 1) * (s + 1) <= num_landmarks) ++s;
+  return s;
 }
 
 Tensor SoftAttentionKernel::landmarks(const Tensor& q, int64_t H, int64_t W) {
   int64_t B = q.size(0), h = q.size(1), d = q.size(3), r = options.landmark_stride;
+  if (options.landmarks == LandmarkKind::Pool) {
+    int64_t s = landmark_pool_side(options.num_landmarks);
+    return adaptive_avg_pool_tokens(q, H, W, std::min(H, s), std::min(W, s));  // [B, h, m, d]
+  }
   SOFT_CHECK(H >= r && W >= r, "SoftAttention: a ", H, "x", W, " token grid is smaller than the landmark stride ", r);
   // One conv shared by all heads: the heads become batch items.
   Tensor grid = permute(reshape(q, {B * h, H, W, d}), {0, 3, 1, 2});        // [B*h, d, H, W]

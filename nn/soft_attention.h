@@ -11,6 +11,7 @@
 // conv}, ff}.
 #include "nn/container.h"
 #include "nn/layers.h"
+#include "nn/token_attention.h"
 
 namespace soft::nn {
 
@@ -22,7 +23,14 @@ struct SoftAttentionOptions {
   int64_t newton_iterations = 20;
   NewtonForm newton_form = NewtonForm::Journal;
   bool soft_norm = false;       // D^-1/2 K2^+ D^-1/2, D = diag(row sums of K2)
+  // Pool: L = adaptive_avg_pool(Q) to a fixed s x s grid, s = sqrt(num_landmarks) (no parameters,
+  // no LN/GELU): m stays fixed however many tokens, so cost is linear in N.
+  LandmarkKind landmarks = LandmarkKind::Conv;
+  int64_t num_landmarks = 64;
 };
+
+// The side s of the pooled landmark grid for num_landmarks: floor(sqrt(num_landmarks)).
+int64_t landmark_pool_side(int64_t num_landmarks);
 
 // The kernel part ("attn"): landmarks, K1, K2, the inverse, the products and the local branch.
 class SoftAttentionKernel : public Module {
@@ -30,7 +38,7 @@ class SoftAttentionKernel : public Module {
   explicit SoftAttentionKernel(const SoftAttentionOptions& o);
   // q (already scaled), v: [B, h, N, d] on an H x W grid -> [B, h, N, d]
   Tensor forward(const Tensor& q, const Tensor& v, int64_t H, int64_t W);
-  // The landmarks of q: [B, h, m, d] with m = (H / r) * (W / r)
+  // The landmarks of q: [B, h, m, d] with m = (H / r) * (W / r) (conv) or min(H, s) * min(W, s) (pool)
   Tensor landmarks(const Tensor& q, int64_t H, int64_t W);
   SoftAttentionOptions options;
   std::shared_ptr<Conv2d> Qlandmark_op, conv;
@@ -38,10 +46,10 @@ class SoftAttentionKernel : public Module {
 };
 
 // The attention layer ("mha"): projections, heads, the kernel part and the output projection.
-class SoftAttention : public Module {
+class SoftAttention : public TokenAttention {
  public:
   explicit SoftAttention(const SoftAttentionOptions& o);
-  Tensor forward(const Tensor& x, int64_t H, int64_t W);  // [B, N, C] -> [B, N, C], N = H * W
+  Tensor forward(const Tensor& x, int64_t H, int64_t W) override;  // [B, N, C] -> [B, N, C], N = H * W
   SoftAttentionOptions options;
   std::shared_ptr<Linear> W_q, W_v, ff;
   std::shared_ptr<SoftAttentionKernel> attn;

@@ -100,6 +100,22 @@ enum class NewtonForm {
 // the Moore-Penrose inverse of k. docs/MODEL.md derives the backward and measures its error.
 Tensor newton_inverse(const Tensor& k, int64_t iterations = 20, NewtonForm form = NewtonForm::Journal);
 
+// The attention zoo (docs/ATTENTION_ZOO.md), compositions of the ops above, so every backend that
+// has those runs them. q, k, v are [B, h, N, d] (B, h any batch dims for the pooling).
+// Adaptive average pooling of tokens on an H x W grid (row-major) to oh x ow cells, PyTorch's
+// adaptive_avg_pool2d windows: x [..., H*W, d] -> [..., oh*ow, d]. Parameter-free.
+Tensor adaptive_avg_pool_tokens(const Tensor& x, int64_t H, int64_t W, int64_t oh, int64_t ow);
+// Linformer: softmax(scale q (E k)^T) (F v), E, F [k, N] -> [B, h, N, d].
+Tensor linformer_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& E, const Tensor& F,
+                           double scale);
+// Performer's FAVOR+ with projection w [M, d] (positive features, q and k scaled by d^-1/4 inside).
+Tensor favor_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& w);
+// Nystromformer's iterative Moore-Penrose pseudo-inverse of a [..., m, m] row-stochastic matrix.
+Tensor nystrom_pinv(const Tensor& a, int64_t iterations = 6);
+// Nystromformer without its conv skip: q, k (already scaled by d^-1/4) with `landmarks` segment
+// means (capped at N) -> [B, h, N, d].
+Tensor nystrom_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t landmarks, int64_t iterations = 6);
+
 // ---- convolution (ops/conv2d.cpp) ----------------------------------------------------------
 struct Conv2dParams {
   std::array<int64_t, 2> stride{1, 1};

@@ -41,6 +41,12 @@ const std::vector<OpInfo>& op_registry() {
       {"gaussian_kernel", "ops/gaussian_kernel.cpp", true},
       {"newton_inverse", "ops/newton_inverse.cpp", true},
       {"gaussian_lowrank_attention", "ops/gaussian_lowrank_attention.cpp", true},
+      // the attention zoo: compositions of the ops above
+      {"adaptive_avg_pool_tokens", "ops/attention_zoo.cpp", true},
+      {"linformer_attention", "ops/attention_zoo.cpp", true},
+      {"favor_attention", "ops/attention_zoo.cpp", true},
+      {"nystrom_pinv", "ops/attention_zoo.cpp", true},
+      {"nystrom_attention", "ops/attention_zoo.cpp", true},
       // convolution and pooling
       {"conv2d", "ops/conv2d.cpp", true},
       {"max_pool2d", "ops/pool.cpp", true},

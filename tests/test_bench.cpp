@@ -85,11 +85,12 @@ TEST_CASE("bench train: one AdamW step of soft_fmnist, images/s and GFLOP/s from
   CHECK(contains(r.out, "step time"));
 }
 
-TEST_CASE("bench attn: SOFT and softmax blocks at 64 tokens") {
-  for (const char* kind : {"soft", "softmax"}) {
+TEST_CASE("bench attn: every attention kind's block at 64 tokens") {
+  for (const char* kind : {"soft", "softmax", "soft-pool", "linformer", "performer", "nystrom"}) {
     CAPTURE(kind);
     CliResult r = soft_cli({"bench", "attn", "--tokens", "64", "--dim", "8", "--heads", "2", "--ratio", "4", "--kind",
-                         kind, "--steps", "1", "--warmup", "0", "--threads", "1"});
+                         kind, "--landmarks", "9", "--linformer-k", "16", "--features", "32", "--steps", "1",
+                         "--warmup", "0", "--threads", "1"});
     INFO(r.err);
     REQUIRE(r.code == 0);
     auto lines = results(r.out, "attn");
@@ -99,8 +100,12 @@ TEST_CASE("bench attn: SOFT and softmax blocks at 64 tokens") {
     CHECK(lines[0]["module"] == "block");
     CHECK(number(lines[0], "fwd_bwd_ms") > 0);
     CHECK(number(lines[0], "peak_rss_mib") > 1);
-    if (std::string(kind) == "soft") CHECK(lines[0]["landmarks"] == "4");  // (8 / 4)^2 on the 8 x 8 grid
+    std::string k = kind;
+    if (k == "soft") CHECK(lines[0]["landmarks"] == "4");  // (8 / 4)^2 on the 8 x 8 grid
+    else if (k == "soft-pool" || k == "nystrom") CHECK(lines[0]["landmarks"] == "9");  // 3 x 3 pooled; m = 9
     else CHECK(lines[0].count("landmarks") == 0);
+    if (k == "linformer") CHECK(lines[0]["k"] == "16");
+    if (k == "performer") CHECK(lines[0]["features"] == "32");
   }
 }
 
@@ -158,6 +163,7 @@ TEST_CASE("bench: usage errors exit 2, errors while running exit 1") {
       {"bench", "attn", "--tokens", "65"},                               // not a square grid
       {"bench", "attn", "--tokens", "16", "--ratio", "8"},               // 4 x 4 grid, 8 x 8 window
       {"bench", "attn", "--tokens", "64", "--kind", "linear"},
+      {"bench", "attn", "--tokens", "64", "--kind", "all"},              // all needs --sweep
       {"bench", "attn", "--tokens", "64", "--dim", "10", "--heads", "3"},
       {"bench", "attn", "--tokens", "64", "--out", "/tmp"},              // --out needs --sweep
       {"bench", "gemm", "--sizes", "64,x"},

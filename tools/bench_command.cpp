@@ -14,8 +14,8 @@ namespace {
 const std::map<std::string, std::vector<std::string>>& kind_flags() {
   static const std::map<std::string, std::vector<std::string>> flags = {
       {"train", {"model", "img", "batch"}},
-      {"attn", {"tokens", "dim", "heads", "ratio", "kind", "sweep", "out", "exe", "softmax-cap-mib", "with",
-                "cold-from"}},
+      {"attn", {"tokens", "dim", "heads", "ratio", "kind", "landmarks", "linformer-k", "features", "sweep", "out",
+                "exe", "softmax-cap-mib", "with", "cold-from"}},
       {"gemm", {"sizes"}},
       {"data", {"config", "set", "seconds"}},
   };
@@ -39,8 +39,13 @@ void check_flags_of(const std::string& kind, const Args& args) {
   if (kind == "train") require("model"), require("batch");
   if (kind == "data") require("config");
   if (kind == "attn" && !args.has("sweep")) require("tokens");
-  if (kind == "attn" && args.has("kind") && args.get("kind") != "soft" && args.get("kind") != "softmax")
-    throw UsageError("bench attn: '--kind " + args.get("kind") + "': expected soft or softmax");
+  if (kind == "attn" && args.has("kind")) {
+    const auto& kinds = bench::attention_kinds();
+    const std::string& k = args.get("kind");
+    if (std::find(kinds.begin(), kinds.end(), k) == kinds.end() && !(k == "all" && args.has("sweep")))
+      throw UsageError("bench attn: '--kind " + k + "': expected soft, soft-pool, softmax, linformer, performer or "
+                       "nystrom" + (args.has("sweep") ? ", or all" : ""));
+  }
   for (const char* name : {"out", "exe", "softmax-cap-mib", "with", "cold-from"})
     if (args.has(name) && !args.has("sweep")) throw UsageError(std::string("bench attn: --") + name + " needs --sweep");
 }
@@ -64,7 +69,7 @@ ArgParser bench_parser() {
                    "the input pipeline.",
                    "  soft bench train --model soft_tiny --img 224 --batch 8 --threads 2\n"
                    "  soft bench attn --tokens 65536 --dim 64 --heads 2 --ratio 8 [--kind softmax]\n"
-                   "  soft bench attn --sweep --out DIR\n"
+                   "  soft bench attn --sweep --out DIR [--kind all]\n"
                    "  soft bench gemm --sizes 256,512,1024,2048\n"
                    "  soft bench data --config configs/train/imagenet_soft_tiny.json --set data.path=DIR --threads 2")
       .positional("benchmark", "KIND", "train, attn, gemm or data")
@@ -76,7 +81,12 @@ ArgParser bench_parser() {
       .option("dim", "C", "attn: channels (default 64)")
       .option("heads", "H", "attn: heads (default 2)")
       .option("ratio", "R", "attn: landmark stride r, m = (sqrt(N) / r)^2 landmarks (default 8)")
-      .option("kind", "soft|softmax", "attn: SOFT block or softmax block (default soft; --sweep: both)")
+      .option("kind", "K", "attn: soft, soft-pool, softmax, linformer, performer or nystrom (default soft); --sweep: "
+                           "one kind, or all (default soft and softmax)")
+      .option("landmarks", "M", "attn: landmarks of soft-pool (a square grid of floor(sqrt(M))^2) and nystrom "
+                                "(default 64)")
+      .option("linformer-k", "K", "attn: Linformer's projected rows (default 256, at most the tokens)")
+      .option("features", "M", "attn: Performer's random features (default 256)")
       .flag("sweep", "attn: every --tokens in a child process; a table, and a plot with --out")
       .option("out", "DIR", "attn --sweep: write attn_sweep.txt and attn_sweep.svg there")
       .option("softmax-cap-mib", "M",

@@ -57,7 +57,8 @@ ordered_json macs_json(const models::MacCount& m) {
                       {"gaussian_kernels", m.gaussian_kernels},
                       {"newton", m.newton},
                       {"soft_products", m.soft_products},
-                      {"softmax_products", m.softmax_products}};
+                      {"softmax_products", m.softmax_products},
+                      {"zoo_products", m.zoo_products}};
 }
 
 ordered_json info_json(const models::ModelInfo& info, const models::SoftConfig& c) {
@@ -69,15 +70,14 @@ ordered_json info_json(const models::ModelInfo& info, const models::SoftConfig& 
                    {"cls_token", st.cls_token},
                    {"landmarks", st.landmarks},
                    {"attention", st.attention},
+                   {"attention_detail", st.attention_detail},
                    {"dim", st.dim},
                    {"heads", st.heads},
                    {"head_dim", st.head_dim},
                    {"depth", st.depth},
                    {"mlp_hidden", st.mlp_hidden}};
-    if (st.attention == "soft") {
-      s["landmark_stride"] = st.landmark_stride;
-      s["local_kernel"] = st.local_kernel;
-    }
+    if (st.landmark_stride) s["landmark_stride"] = st.landmark_stride;
+    if (st.local_kernel) s["local_kernel"] = st.local_kernel;
     s["parameters"] = st.parameters;
     s["macs"] = macs_json(st.macs);
     stages.push_back(s);
@@ -107,34 +107,32 @@ void print_text(const models::ModelInfo& info, const models::SoftConfig& c, std:
       << ") per " << info.img_h << "x" << info.img_w << " image, one forward pass\n\n";
 
   out << std::left << std::setw(7) << "stage" << std::setw(9) << "grid" << std::setw(8) << "tokens"
-      << std::setw(11) << "landmarks" << std::setw(21) << "attention" << std::setw(6) << "dim" << std::setw(11)
+      << std::setw(11) << "landmarks" << std::setw(28) << "attention" << std::setw(6) << "dim" << std::setw(11)
       << "heads x d" << std::setw(7) << "depth" << std::setw(13) << "parameters"
       << "MACs\n";
   for (const auto& st : info.stages) {
-    std::string attention = st.attention == "soft" ? "SOFT r=" + std::to_string(st.landmark_stride) + " local " +
-                                                         std::to_string(st.local_kernel) + "x" +
-                                                         std::to_string(st.local_kernel)
-                                                   : "softmax";
+    std::string attention = st.stage == 4 ? "softmax" : st.attention + " " + st.attention_detail;
     std::string tokens = std::to_string(st.tokens) + (st.cls_token ? "+1" : "");
     out << std::setw(7) << st.stage << std::setw(9) << std::to_string(st.grid_h) + "x" + std::to_string(st.grid_w)
         << std::setw(8) << tokens << std::setw(11) << (st.landmarks ? std::to_string(st.landmarks) : "-")
-        << std::setw(21) << attention << std::setw(6) << st.dim << std::setw(11)
+        << std::setw(28) << attention << std::setw(6) << st.dim << std::setw(11)
         << std::to_string(st.heads) + " x " + std::to_string(st.head_dim) << std::setw(7) << st.depth << std::setw(13)
         << with_commas(st.parameters) << with_commas(st.macs.total()) << "\n";
   }
-  out << std::setw(80) << "head (norm + classifier)" << std::setw(13) << with_commas(info.head_parameters)
+  out << std::setw(87) << "head (norm + classifier)" << std::setw(13) << with_commas(info.head_parameters)
       << with_commas(info.head_macs.total()) << "\n\n";
 
   const models::MacCount& m = info.macs;
   const std::pair<const char*, int64_t> kinds[] = {
       {"stem and patch-embedding convs", m.embed_convs},
       {"linear layers", m.linears},
-      {"SOFT landmark convs", m.landmark_convs},
-      {"SOFT local depthwise convs", m.local_convs},
+      {"SOFT landmark convs (or pooling)", m.landmark_convs},
+      {"local depthwise convs (SOFT, Nystromformer)", m.local_convs},
       {"SOFT Gaussian kernels (K1, K2)", m.gaussian_kernels},
       {"SOFT Newton iterations", m.newton},
       {"SOFT products (K1 K2inv, K1^T V, ...)", m.soft_products},
-      {"stage-4 softmax attention (QK^T, AV)", m.softmax_products}};
+      {"stage-4 softmax attention (QK^T, AV)", m.softmax_products},
+      {"other stage 1-3 attentions (zoo)", m.zoo_products}};
   out << "MACs by kind:\n";
   for (const auto& [what, v] : kinds) {
     char pct[16];

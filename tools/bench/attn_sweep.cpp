@@ -1,5 +1,6 @@
 // soft bench attn --sweep: `soft bench attn` at every token count, each in a fresh child process of
-// the soft binary (so each peak RSS belongs to one size), SOFT against softmax; softmax only while
+// the soft binary (so each peak RSS belongs to one size), SOFT against softmax (--kind K: one kind,
+// --kind all: every kind of the attention zoo); softmax only while
 // its attention matrix (heads x N x N float32) stays within a cap. Prints the children's result
 // lines and a table; with --out DIR also writes DIR/attn_sweep.txt and DIR/attn_sweep.svg (time
 // and peak memory against tokens). --with FILE adds the attn result lines of another run (e.g.
@@ -91,7 +92,7 @@ void attention_sweep(const Args& args, const RunOptions& run, std::ostream& out)
   const int64_t heads = args.has("heads") ? args.get_int("heads", 1, 4096) : 2;
   const int64_t cap_mib = args.has("softmax-cap-mib") ? args.get_int("softmax-cap-mib", 1, int64_t{1} << 30) : 1024;
   std::vector<std::string> kinds = {"soft", "softmax"};
-  if (args.has("kind")) kinds = {args.get("kind")};
+  if (args.has("kind")) kinds = args.get("kind") == "all" ? attention_kinds() : std::vector<std::string>{args.get("kind")};
   const std::string program = args.has("exe") ? args.get("exe") : current_executable();
 
   // Sizes this large are timed without a warm-up pass: one pass there takes long enough that
@@ -100,7 +101,7 @@ void attention_sweep(const Args& args, const RunOptions& run, std::ostream& out)
 
   // What every child gets besides --tokens, --kind and --warmup.
   std::vector<std::string> common = {"--steps", std::to_string(run.steps), "--threads", std::to_string(run.threads)};
-  for (const char* name : {"dim", "heads", "ratio"})
+  for (const char* name : {"dim", "heads", "ratio", "landmarks", "linformer-k", "features"})
     if (args.has(name)) common.insert(common.end(), {std::string("--") + name, args.get(name)});
 
   out << "softmax runs while its attention matrix (heads x N x N float32) is at most " << cap_mib << " MiB\n";

@@ -24,6 +24,8 @@ struct RunOptions {
 
 // soft bench train: training steps of a model on synthetic data (tools/bench/train_bench.cpp).
 void train(const Args& args, const RunOptions& run, std::ostream& out);
+// The --kind values of soft bench attn: soft, soft-pool, softmax, linformer, performer, nystrom.
+const std::vector<std::string>& attention_kinds();
 // soft bench attn: one block's forward + backward at one token count (tools/bench/attn_bench.cpp).
 void attention(const Args& args, const RunOptions& run, std::ostream& out);
 // soft bench attn --sweep: every token count in a child process, a table and an SVG plot
