@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """PyTorch side of the CPU benchmarks: the measurements of `soft bench` (tools/bench/) done with
-Debian's PyTorch on the same models (our PyTorch script of SOFT.md, tests/golden/soft_reference.py,
+Debian's PyTorch on the same models (our PyTorch script of the model, tests/golden/soft_reference.py,
 built from the same configs/models/*.json), printed as the same result lines with impl=torch:
 
     result train impl=torch model=soft_tiny img=224 batch=8 threads=2 steps=3 warmup=1 step_ms=... ...

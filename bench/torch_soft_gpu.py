@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """PyTorch eager side of the GPU benchmarks: the same SOFT models (our own PyTorch script of
-SOFT.md, tests/golden/soft_reference.py) timed on the same card. Prints one line per result in
+the model, tests/golden/soft_reference.py) timed on the same card. Prints one line per result in
 the format of build/bench/gpu_bench, so scripts/gpu-check.sh can print ratios.
 
     python3 bench/torch_soft_gpu.py train --model soft_tiny --img 224 --batch 128 --steps 10

@@ -63,7 +63,7 @@ const char* kHandConfig = R"({
 
 }  // namespace
 
-TEST_CASE("cli: info parameter counts of the official models equal SOFT.md's") {
+TEST_CASE("cli: info parameter counts of the official models equal the official code's") {
   const std::map<std::string, int64_t> expected = {{"soft_tiny", 13069056},
                                                    {"soft_small", 38858462},
                                                    {"soft_medium", 45812707},
@@ -86,7 +86,7 @@ TEST_CASE("cli: info parameter counts of the official models equal SOFT.md's") {
 TEST_CASE("cli: info parameter counts equal the built models', stage by stage") {
   TempDir dir;
   std::string hand = write_text(dir.file("hand.json"), kHandConfig);
-  // (The five official models' built counts are checked against SOFT.md in test_models.cpp.)
+  // (The five official models' built counts are checked against the official code's in test_models.cpp.)
   for (const std::string& name : {std::string("soft_fmnist"), std::string("soft_cifar"),
                                   kGolden + "golden_config.json", hand}) {
     INFO(name);

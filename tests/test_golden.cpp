@@ -1,6 +1,6 @@
 // End to end against PyTorch: tests/golden/ holds a small SOFT model's weights, an input, and
 // the logits, loss, every gradient and the BatchNorm statistics that our own PyTorch script of
-// SOFT.md computed in float64 (tests/golden/make_golden.py). The C++ model must agree.
+// the paper (docs/MODEL.md) computed in float64 (tests/golden/make_golden.py). The C++ model must agree.
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -20,7 +20,7 @@ bool has_key(const nn::Module& m, const std::string& key, const Shape& shape) {
 }  // namespace
 
 TEST_CASE("the five official models have the official code's parameter counts") {
-  // From shared/SOFT.md (counted on the official PyTorch code).
+  // Counted on the official PyTorch code (docs/MODEL.md).
   const std::vector<std::pair<std::string, int64_t>> expected = {
       {"soft_tiny", 13069056}, {"soft_small", 38858462}, {"soft_medium", 45812707},
       {"soft_large", 64700646}, {"soft_huge", 87108273}};

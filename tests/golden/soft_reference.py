@@ -1,6 +1,6 @@
 """PyTorch reference of the SOFT model family (softmax-free transformer).
 
-Written for soft.cpp from shared/SOFT.md and a reading of the official master
+Written for soft.cpp from the SOFT paper (docs/MODEL.md) and a reading of the official master
 code (fudan-zvg/SOFT); no official code is copied here.  Parameter and buffer
 names are exactly the official state_dict keys, so a converted official
 checkpoint loads unchanged and the C++ side can use the same names.
@@ -58,7 +58,7 @@ _OFFICIAL_SIZES = {
     "soft_huge":   ([64, 128, 352, 512], [2, 4, 11, 16], [1, 5, 49, 5]),
 }
 
-# Parameter counts of the official code (SOFT.md); checked by this module's main().
+# Parameter counts of the official code (docs/MODEL.md); checked by this module's main().
 OFFICIAL_PARAM_COUNTS = {
     "soft_tiny": 13_069_056,
     "soft_small": 38_858_462,
