@@ -4,7 +4,7 @@
 
 namespace soft::nn {
 
-SoftAttentionKernel::SoftAttentionKernel(const SoftAttentionOptions& o) : options(o) {
+SoftLowRankAttention::SoftLowRankAttention(const SoftAttentionOptions& o) : options(o) {
   int64_t d = o.dim / o.heads, r = o.landmark_stride, k = o.local_kernel;
   if (o.landmarks == LandmarkKind::Conv) {
     Qlandmark_op = register_module("Qlandmark_op", std::make_shared<Conv2d>(d, d, r, r, 0, 1, false));
@@ -21,7 +21,7 @@ int64_t landmark_pool_side(int64_t num_landmarks) {
   return s;
 }
 
-Tensor SoftAttentionKernel::landmarks(const Tensor& q, int64_t H, int64_t W) {
+Tensor SoftLowRankAttention::landmarks(const Tensor& q, int64_t H, int64_t W) {
   int64_t B = q.size(0), h = q.size(1), d = q.size(3), r = options.landmark_stride;
   if (options.landmarks == LandmarkKind::Pool) {
     int64_t s = landmark_pool_side(options.num_landmarks);
@@ -36,7 +36,7 @@ Tensor SoftAttentionKernel::landmarks(const Tensor& q, int64_t H, int64_t W) {
   return Qnorm_act->forward(lm);
 }
 
-Tensor SoftAttentionKernel::forward(const Tensor& q, const Tensor& v, int64_t H, int64_t W) {
+Tensor SoftLowRankAttention::forward(const Tensor& q, const Tensor& v, int64_t H, int64_t W) {
   int64_t B = q.size(0), h = q.size(1), N = q.size(2), d = q.size(3);
   Tensor lm = landmarks(q, H, W);                                       // [B, h, m, d]
   Tensor k2 = gaussian_kernel(lm, lm);                                  // [B, h, m, m]
@@ -61,7 +61,7 @@ SoftAttention::SoftAttention(const SoftAttentionOptions& o) : options(o) {
              " heads");
   W_q = register_module("W_q", std::make_shared<Linear>(o.dim, o.dim));
   W_v = register_module("W_v", std::make_shared<Linear>(o.dim, o.dim));
-  attn = register_module("attn", std::make_shared<SoftAttentionKernel>(o));
+  attn = register_module("attn", std::make_shared<SoftLowRankAttention>(o));
   ff = register_module("ff", std::make_shared<Linear>(o.dim, o.dim));
 }
 

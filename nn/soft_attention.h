@@ -32,10 +32,12 @@ struct SoftAttentionOptions {
 // The side s of the pooled landmark grid for num_landmarks: floor(sqrt(num_landmarks)).
 int64_t landmark_pool_side(int64_t num_landmarks);
 
-// The kernel part ("attn"): landmarks, K1, K2, the inverse, the products and the local branch.
-class SoftAttentionKernel : public Module {
+// The low-rank attention proper ("attn"), given the projected q and v: landmarks, K1, K2, the
+// inverse, the products and the local branch. (Named for what it computes: "kernel" here means
+// only the Gaussian kernel of the math, never this Module or device code.)
+class SoftLowRankAttention : public Module {
  public:
-  explicit SoftAttentionKernel(const SoftAttentionOptions& o);
+  explicit SoftLowRankAttention(const SoftAttentionOptions& o);
   // q (already scaled), v: [B, h, N, d] on an H x W grid -> [B, h, N, d]
   Tensor forward(const Tensor& q, const Tensor& v, int64_t H, int64_t W);
   // The landmarks of q: [B, h, m, d] with m = (H / r) * (W / r) (conv) or min(H, s) * min(W, s) (pool)
@@ -45,14 +47,14 @@ class SoftAttentionKernel : public Module {
   std::shared_ptr<Sequential> Qnorm_act;
 };
 
-// The attention layer ("mha"): projections, heads, the kernel part and the output projection.
+// The attention layer ("mha"): projections, heads, the low-rank attention and the output projection.
 class SoftAttention : public TokenAttention {
  public:
   explicit SoftAttention(const SoftAttentionOptions& o);
   Tensor forward(const Tensor& x, int64_t H, int64_t W) override;  // [B, N, C] -> [B, N, C], N = H * W
   SoftAttentionOptions options;
   std::shared_ptr<Linear> W_q, W_v, ff;
-  std::shared_ptr<SoftAttentionKernel> attn;
+  std::shared_ptr<SoftLowRankAttention> attn;
 };
 
 }  // namespace soft::nn

@@ -21,6 +21,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
+#include "ops/autocast.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -61,7 +62,10 @@ Tensor forward(Saved& saved) {
   saved.kv = zeros(sums, saved.v.dtype(), saved.v.device());
   for (int64_t b = 0; b < blocks.count(); ++b)
     add_(saved.kv, matmul(transpose_last(blocks.k1(b)), blocks.rows_of(saved.v, b)));
-  saved.pkv = matmul(saved.p, saved.kv);
+  {
+    AutocastBf16 float32(false);  // products with K2^+ stay float32 under mixed precision
+    saved.pkv = matmul(saved.p, saved.kv);
+  }
   Tensor out = Tensor::empty(saved.v.shape(), saved.v.dtype(), saved.v.device());
   for (int64_t b = 0; b < blocks.count(); ++b) {
     Tensor out_b = blocks.rows_of(out, b);
@@ -76,8 +80,12 @@ Grads backward(const Saved& saved, const Tensor& g, const std::vector<bool>& nee
   Tensor g_pkv = zeros_like(saved.pkv);  // K1^T g
   for (int64_t b = 0; b < blocks.count(); ++b)
     add_(g_pkv, matmul(transpose_last(blocks.k1(b)), blocks.rows_of(g, b)));
-  Tensor gp = needs[2] ? matmul(g_pkv, transpose_last(saved.kv)) : Tensor();
-  Tensor g_kv = matmul(transpose_last(saved.p), g_pkv);
+  Tensor gp, g_kv;
+  {
+    AutocastBf16 float32(false);  // products with K2^+ stay float32 under mixed precision
+    if (needs[2]) gp = matmul(g_pkv, transpose_last(saved.kv));
+    g_kv = matmul(transpose_last(saved.p), g_pkv);
+  }
   Tensor pkv_gkv = cat({saved.pkv, g_kv}, -1);  // [..., m, 2e]: gK1_b = [g_b v_b] [pkv g_kv]^T, one product
   Tensor gq = needs[0] ? Tensor::empty(blocks.q.shape(), g.dtype(), g.device()) : Tensor();
   Tensor gl = needs[1] ? zeros_like(blocks.landmarks) : Tensor();

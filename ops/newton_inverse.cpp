@@ -15,6 +15,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "core/parallel.h"
+#include "ops/autocast.h"
 #include "ops/dispatch.h"
 #include "ops/gemm.h"
 #include "ops/ops.h"
@@ -172,6 +173,7 @@ Tensor newton_journal(const Tensor& k, int64_t iterations) {
   journal_stub(k.device(), k.detach().contiguous(), iterations, v);
   return record("newton_inverse", v, {k}, [v = v.detach()](const Tensor& g, const std::vector<bool>&) {
     // V ~ P^-1 and d(P^-1) = -P^-1 dP P^-1, so dL/dP = -(V^T G V^T); dP = dk.
+    AutocastBf16 float32(false);  // the inverse and its gradient stay float32 under mixed precision
     Tensor vt = transpose(v, -1, -2);
     return Grads{neg(matmul(matmul(vt, g), vt))};
   });

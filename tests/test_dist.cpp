@@ -152,6 +152,7 @@ TEST_CASE("dist: a run stopped with 2 ranks resumes with 1 and ends as a 1-proce
   INFO(out2);
   REQUIRE(code2 == 0);
   CHECK(contains(out2, "resuming after step 13"));
+  CHECK(contains(out2, "the checkpoint was written by 2 process(es) of 1 threads, this run has 1 of 1"));
   const double worst =
       worst_relative_difference(runs().get(1, "sgd") + "/latest.safetensors", run + "/latest.safetensors");
   MESSAGE("stopped with 2 ranks, resumed with 1: largest difference ", worst, " of a tensor's largest entry");

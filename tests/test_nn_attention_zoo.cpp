@@ -152,7 +152,7 @@ TEST_CASE("SOFT with pooled landmarks: no landmark parameters, m fixed whatever 
   nn::SoftAttentionOptions o{16, 2, 2, 3};
   o.landmarks = nn::LandmarkKind::Pool;
   o.num_landmarks = 20;  // a 4x4 grid (floor(sqrt(20)) = 4)
-  nn::SoftAttentionKernel k(o);
+  nn::SoftLowRankAttention k(o);
   CHECK(k.named_parameters().size() == 1);  // the local conv only
   for (int64_t side : {4, 9, 30}) {
     Tensor q = uniform({1, 2, side * side, 8}, -1, 1, test_gen());

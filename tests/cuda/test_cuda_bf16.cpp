@@ -115,10 +115,14 @@ TEST_CASE("cuda: a soft_tiny training step in bf16 stays within bfloat16 toleran
     for (double e : v) largest = std::max(largest, std::fabs(e));
     if (largest < 1e-6) continue;  // conv biases before BatchNorm: zero up to rounding
     INFO("gradient of ", ref_params[i].first);
-    // Measured on an H100: up to ~0.17 in stage 3, where the Newton inverse of the landmark kernel
-    // matrix (kept in float32) amplifies the bfloat16 rounding of its input by K2's conditioning.
-    // A wrong layout or a missing conversion gives errors of order 1.
-    CHECK(normwise_error(mixed_params[i].second.grad(), g) < 0.4);
+    // The landmark bottleneck (K2, its Newton inverse and the products with K2^+, forward and
+    // backward) runs in float32, so bfloat16 rounding enters only through the other products: each
+    // gradient entry within 5% of the tensor's largest. (With the bottleneck in bfloat16 an H100 gave
+    // normwise errors up to 0.17 in stage 3; this bound has not yet run on a GPU.)
+    std::vector<double> got = mixed_params[i].second.grad().to_vector();
+    double worst = 0;
+    for (size_t k = 0; k < v.size(); ++k) worst = std::max(worst, std::fabs(got[k] - v[k]));
+    CHECK(worst <= 0.05 * largest);
     ++compared;
   }
   CHECK(compared > 100);

@@ -73,7 +73,7 @@ TEST_CASE("cuda: conv2d forward and both gradients match the CPU") {
 
 TEST_CASE("cuda: the strided landmark conv on a permuted (non-contiguous) input matches the CPU") {
   SOFT_SKIP_WITHOUT_GPU();
-  // As SoftAttentionKernel::landmarks: [B*h, H, W, d] permuted to [B*h, d, H, W], 4x4 stride 4, no bias.
+  // As SoftLowRankAttention::landmarks: [B*h, H, W, d] permuted to [B*h, d, H, W], 4x4 stride 4, no bias.
   for (DType dtype : {DType::Float32, DType::Float64}) {
     Inputs inputs{rand_input({4, 16, 16, 8}, -1, 1, dtype), rand_input({8, 8, 4, 4}, -1, 1, dtype)};
     expect_gpu_matches_cpu(

@@ -23,7 +23,9 @@ Json TrainerState::to_json() const {
               {"window_grad_norm", window_grad_norm},
               {"window_steps", window_steps},
               {"window_images", window_images},
-              {"metrics_bytes", metrics_bytes}};
+              {"metrics_bytes", metrics_bytes},
+              {"threads", threads},
+              {"world_size", world_size}};
 }
 
 TrainerState TrainerState::from_json(const Json& j, const std::string& what) {
@@ -42,6 +44,8 @@ TrainerState TrainerState::from_json(const Json& j, const std::string& what) {
     s.window_steps = j.at("window_steps").get<int64_t>();
     s.window_images = j.at("window_images").get<int64_t>();
     s.metrics_bytes = j.at("metrics_bytes").get<int64_t>();
+    s.threads = j.value("threads", int64_t{0});  // absent in checkpoints written before it was recorded
+    s.world_size = j.value("world_size", int64_t{1});
     return s;
   } catch (const nlohmann::json::exception& e) {
     throw Error(detail::concat(what, ": malformed trainer state (", e.what(), ")"));

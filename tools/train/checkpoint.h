@@ -25,6 +25,9 @@ struct TrainerState {
   double window_loss = 0, window_grad_norm = 0;
   int64_t window_steps = 0, window_images = 0;
   int64_t metrics_bytes = 0;  // metrics.jsonl's size when this was saved
+  // How the sums of a step were split when this was saved: threads per process (0: unknown) and
+  // processes. Resuming with others continues correctly, but not bit for bit.
+  int64_t threads = 0, world_size = 1;
 
   Json to_json() const;
   static TrainerState from_json(const Json& j, const std::string& what);

@@ -236,6 +236,8 @@ void Trainer::save(const std::string& path) {
   state_.rng_seed = default_generator().seed;
   state_.rng_offset = default_generator().offset;
   state_.metrics_bytes = metrics_->bytes();
+  state_.threads = num_threads();
+  state_.world_size = world_size_;
   Checkpoint c;
   c.model = model_->state();
   if (ema_) c.ema = ema_->state();
@@ -423,6 +425,10 @@ RunSummary Trainer::run() {
                      config_.accum_steps > 1 ? detail::concat(" x ", config_.accum_steps, " accumulated") : "", ", ",
                      config_.epochs, " epochs of ", steps_per_epoch_, " steps; ", device_.str(), ", ", num_threads(),
                      " threads", world_size_ > 1 ? detail::concat(" on each of ", world_size_, " processes") : ""));
+  if (state_.step > 0 && state_.threads > 0 && (state_.threads != num_threads() || state_.world_size != world_size_))
+    say(detail::concat("note: the checkpoint was written by ", state_.world_size, " process(es) of ", state_.threads,
+                       " threads, this run has ", world_size_, " of ", num_threads(), ": it continues correctly, "
+                       "but sums in another order, so not bit for bit as the uninterrupted run would"));
   if (state_.step > 0)
     say(detail::concat("resuming after step ", state_.step, " of ", total_steps, " (epoch ", state_.epoch + 1,
                        ", batch ", state_.batch, ")"));
