@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tools/args.h"
+#include "tools/train/train_config.h"
 
 namespace soft::tools {
 
@@ -43,6 +44,8 @@ int bench_command(const Args& args, std::ostream& out);
 // soft train: train a model, resume a run (tools/train_command.cpp, tools/train/).
 ArgParser train_parser();
 int train_command(const Args& args, std::ostream& out);
+// --config FILE over the defaults, then each --set in order (a bad --set is a usage error).
+train::Json config_json_from_args(const Args& args);
 
 // soft eval: test accuracy of a run's checkpoint or of weights (tools/eval_command.cpp).
 ArgParser eval_parser();

@@ -38,10 +38,19 @@ class InterruptToCheckpoint {
   void (*previous_)(int) = SIG_DFL;
 };
 
-// The config file with the --set overrides (a bad override is a usage error) and --device.
+// The config file with the --set overrides, --device, --num-classes and --precision.
 train::TrainConfig config_from_args(const Args& args) {
-  const std::string& path = args.get("config");
-  train::Json json = train::load_train_config_json(path);
+  train::Json json = config_json_from_args(args);
+  if (args.has("device")) json["device"] = args.get("device");
+  if (args.has("num-classes")) json["model"]["num_classes"] = args.get_int("num-classes", 1, int64_t(1) << 24);
+  if (args.has("precision")) json["precision"] = args.get("precision");
+  return train::config_from_json(json, args.get("config"));
+}
+
+}  // namespace
+
+train::Json config_json_from_args(const Args& args) {
+  train::Json json = train::load_train_config_json(args.get("config"));
   for (const std::string& assignment : args.get_all("set")) {
     try {
       train::apply_override(json, assignment);
@@ -49,13 +58,8 @@ train::TrainConfig config_from_args(const Args& args) {
       throw UsageError(e.what());
     }
   }
-  if (args.has("device")) json["device"] = args.get("device");
-  if (args.has("num-classes")) json["model"]["num_classes"] = args.get_int("num-classes", 1, int64_t(1) << 24);
-  if (args.has("precision")) json["precision"] = args.get("precision");
-  return train::config_from_json(json, path);
+  return json;
 }
-
-}  // namespace
 
 ArgParser train_parser() {
   return ArgParser("train", "Train a SOFT model on an image-classification dataset.",

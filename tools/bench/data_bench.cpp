@@ -26,17 +26,9 @@ double cpu_seconds() {
 }  // namespace
 
 void data(const Args& args, const RunOptions& run, std::ostream& out) {
-  const std::string& path = args.get("config");
-  train::Json json = train::load_train_config_json(path);
-  for (const std::string& assignment : args.get_all("set")) {
-    try {
-      train::apply_override(json, assignment);
-    } catch (const Error& e) {
-      throw UsageError(e.what());
-    }
-  }
+  train::Json json = config_json_from_args(args);
   json["data"]["workers"] = run.threads;
-  const train::TrainConfig config = train::config_from_json(json, path);
+  const train::TrainConfig config = train::config_from_json(json, args.get("config"));
   const auto seconds = static_cast<double>(args.has("seconds") ? args.get_int("seconds", 1, 86400) : 10);
   train::TrainData d = train::make_train_data(config);
   data::DataLoader& loader = *d.train.loader;
