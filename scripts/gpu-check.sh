@@ -1,29 +1,50 @@
 #!/usr/bin/env bash
 # One command for a GPU machine: builds with CUDA, runs every CUDA test, runs compute-sanitizer
 # memcheck on the CUDA tests and on a short training run, runs the GPU benchmarks next to PyTorch
-# eager on the same card, and prints a short table last. Aim: under 8 minutes on an H100.
+# eager on the same card, and prints a short table last. Aim: under 8 minutes on an H100, under 6
+# with --quick. Binaries built elsewhere link OpenMPI when the build found it (data-parallel
+# training): build them with -DSOFT_MPI=OFF unless the GPU machine has libopenmpi3 installed.
 #
 #   bash scripts/gpu-check.sh                  # from the repository root: build, then check
-#   bash scripts/gpu-check.sh --prebuilt DIR   # use soft_tests and gpu_bench from DIR (built on
+#   bash scripts/gpu-check.sh --prebuilt DIR   # use soft_tests, gpu_bench and soft from DIR (built on
 #                                              # another machine with -DSOFT_CUDA=ON) when the GPU
 #                                              # machine lacks the build's Debian packages
+#   bash scripts/gpu-check.sh --quick [--prebuilt DIR]   # the same checks with shorter benchmarks
+#                                              # (5 steps) and no memcheck of training steps: for
+#                                              # a 15-minute device window, so that a rerun fits
+#
+# Writes $BUILD/gpu-summary.json (commit it as docs/gpu-summary.json): device, date, commit, the
+# failed CUDA tests, memcheck errors, racecheck hazards, training images/s of both sides in fp32
+# and bf16, and one SOFT layer's time and peak memory at 16k and 64k tokens.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/cuda/bin"
 BUILD=build-gpu
 PREBUILT=""
-if [ "${1:-}" = "--prebuilt" ]; then PREBUILT=$2; fi
+QUICK=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --prebuilt) PREBUILT=$2; shift 2 ;;
+    --quick) QUICK=1; shift ;;
+    *) echo "gpu-check: unknown argument $1 (--prebuilt DIR, --quick)" >&2; exit 2 ;;
+  esac
+done
+STEPS=$([ $QUICK = 1 ] && echo 5 || echo 10)
 JOBS=$(nproc)
 LOG=$BUILD/gpu-check.log
 mkdir -p $BUILD
 : > $LOG
 summary=()
+mkdir -p $BUILD/steps
+rm -f $BUILD/steps/*.log
 step() {  # step NAME SECONDS COMMAND...: runs it with a time limit, logs it, records PASS/FAIL
   local name=$1 limit=$2; shift 2
   local start=$SECONDS status
+  local own="$BUILD/steps/$(echo "$name" | tr -c 'a-zA-Z0-9\n' '_').log"  # this step's output alone
   echo "== $name: $*" | tee -a $LOG
-  timeout "$limit" "$@" >> $LOG 2>&1
+  timeout "$limit" "$@" > "$own" 2>&1
   status=$?
+  cat "$own" >> $LOG
   local verdict=PASS
   if [ $status -eq 124 ]; then verdict="TIMEOUT after ${limit}s"; elif [ $status -ne 0 ]; then verdict="FAIL ($status)"; fi
   summary+=("$(printf '%-36s %-18s %5ds' "$name" "$verdict" $((SECONDS - start)))")
@@ -47,8 +68,8 @@ fi
 step "CUDA tests" 240 $TESTS --test-case='cuda:*'
 bench=$BUILD/bench-results.txt
 : > $bench
-step "bench: soft.cpp train soft_tiny" 120 sh -c "$BENCH train --model soft_tiny --img 224 --batch 128 --steps 10 | tee -a $bench"
-step "bench: torch train soft_tiny" 120 sh -c "python3 bench/torch_soft_gpu.py train --model soft_tiny --img 224 --batch 128 --steps 10 | tee -a $bench"
+step "bench: soft.cpp train soft_tiny" 120 sh -c "$BENCH train --model soft_tiny --img 224 --batch 128 --steps $STEPS | tee -a $bench"
+step "bench: torch train soft_tiny" 120 sh -c "python3 bench/torch_soft_gpu.py train --model soft_tiny --img 224 --batch 128 --steps $STEPS | tee -a $bench"
 # Where a step's time goes, kernel by kernel (each call synchronised: ranks kernels, slows the step).
 step "profile: soft_tiny step kernels" 120 sh -c "SOFT_PROFILE_KERNELS=1 $BENCH train --model soft_tiny --img 224 --batch 128 --steps 2"
 step "bench: soft.cpp attention sweep" 120 sh -c "$BENCH attn --tokens 1024,4096,16384,65536 | tee -a $bench"
@@ -65,7 +86,7 @@ if command -v compute-sanitizer >/dev/null; then
   # The whole-model test is covered by the short training run below, which is faster under memcheck.
   step "memcheck: CUDA op tests" 150 compute-sanitizer --tool memcheck --error-exitcode 1 \
     $TESTS --test-case='cuda:*' --test-case-exclude='*soft_tiny*'
-  step "memcheck: training steps" 120 compute-sanitizer --tool memcheck --error-exitcode 1 \
+  [ $QUICK = 1 ] || step "memcheck: training steps" 120 compute-sanitizer --tool memcheck --error-exitcode 1 \
     $BENCH train --model soft_tiny --img 64 --batch 4 --steps 2
   # racecheck sees shared-memory hazards only: the tests of the kernels that use shared memory
   # (cuda/reduce.cuh's block reductions and the Newton inverse); all op tests took over 100 s.
@@ -95,3 +116,10 @@ PY
 echo
 echo "== summary"
 printf '%s\n' "${summary[@]}"
+
+device=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+commit=$(git rev-parse HEAD 2>/dev/null || echo "${SOFT_COMMIT:-unknown}")  # the device copy may have no .git
+python3 scripts/gpu_summary.py $BUILD "$device" "$commit" > $BUILD/gpu-summary.json
+echo
+echo "== $BUILD/gpu-summary.json (commit it as docs/gpu-summary.json)"
+cat $BUILD/gpu-summary.json
