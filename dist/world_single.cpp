@@ -9,7 +9,8 @@ namespace soft::dist {
 
 Communicator* world() {
   SOFT_CHECK(!launched_by_mpi(), "this process was started by an MPI launcher, but soft was built without MPI; "
-             "install libopenmpi-dev (scripts/install-deps.sh) and rebuild for data-parallel training");
+             "rebuild with libopenmpi-dev installed (scripts/install-deps.sh) and -DSOFT_MPI=ON for "
+             "data-parallel training");
   return nullptr;
 }
 
