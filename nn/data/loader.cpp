@@ -4,6 +4,7 @@
 #include <numeric>
 #include <utility>
 
+#include "core/splitmix.h"
 #include "nn/data/repeated_order.h"
 #include "ops/ops.h"
 
@@ -11,23 +12,18 @@ namespace soft::data {
 
 namespace {
 
-// splitmix64 finaliser: a bijective mixer, so distinct (seed, epoch, position) give unrelated seeds.
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
+// splitmix64 mixes each input in, so distinct (seed, epoch, position) give unrelated seeds.
+uint64_t epoch_seed(uint64_t seed, int64_t epoch) {
+  return splitmix64(seed ^ splitmix64(static_cast<uint64_t>(epoch)));
 }
-
-uint64_t epoch_seed(uint64_t seed, int64_t epoch) { return mix(seed ^ mix(static_cast<uint64_t>(epoch))); }
 
 // The streams of the sample at `position` of the epoch's order: distinct from epoch_seed (the extra
 // constants) so that the order, the loading and the transform never share draws.
 uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t position) {
-  return mix(epoch_seed(seed, epoch) ^ mix(static_cast<uint64_t>(position) ^ 0x5bd1e9955bd1e995ull));
+  return splitmix64(epoch_seed(seed, epoch) ^ splitmix64(static_cast<uint64_t>(position) ^ 0x5bd1e9955bd1e995ull));
 }
 uint64_t transform_seed(uint64_t seed, int64_t epoch, int64_t position) {
-  return mix(sample_seed(seed, epoch, position) ^ 0x2545f4914f6cdd1dull);
+  return splitmix64(sample_seed(seed, epoch, position) ^ 0x2545f4914f6cdd1dull);
 }
 
 // DeiT gives position p of a repeated order to rank p mod world. Here a rank takes a contiguous

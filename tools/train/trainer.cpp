@@ -12,6 +12,7 @@
 #include "core/atomic_file.h"
 #include "core/parallel.h"
 #include "core/safetensors.h"
+#include "core/splitmix.h"
 #include "nn/layers.h"
 #include "nn/optim/clip.h"
 #include "nn/optim/mixup.h"
@@ -46,14 +47,10 @@ void copy_state(const std::vector<nn::NamedTensor>& from, const std::vector<nn::
 }
 
 // The seed of rank r's default generator (dropout, drop-path, mixup): rank 0 keeps the run's seed, so
-// one process draws exactly as before, and the others get unrelated streams (splitmix64's mixer).
+// one process draws exactly as before, and the others get unrelated streams.
 // All ranks advance their offsets alike, so a checkpoint's (seed, offset) of rank 0 serves them all.
 uint64_t rank_seed(uint64_t seed, int rank) {
-  if (rank == 0) return seed;
-  uint64_t x = seed ^ (static_cast<uint64_t>(rank) * 0x9e3779b97f4a7c15ull);
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
+  return rank == 0 ? seed : splitmix64(seed ^ splitmix64(static_cast<uint64_t>(rank)));
 }
 
 // The threads of one process: the config's, or this machine's cores shared by its ranks.
