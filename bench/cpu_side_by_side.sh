@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # soft.cpp against PyTorch on the CPU, same machine, same thread count, same models and configs:
-# `soft bench` (tools/bench/) and bench/torch_soft_cpu.py (Debian's python3-torch; install
+# `soft bench` (tools/bench/) and bench/torch_soft.py (Debian's python3-torch; install
 # libopenblas0 so that its matrix products use OpenBLAS rather than the reference BLAS) print the
 # same result lines; this script runs both and prints a table with the ratios last.
 #
@@ -19,7 +19,7 @@
 #            matrix fits in 1 GiB;
 #            float32 GEMM 1024^3 against torch.mm.
 # PyTorch runs with OMP_WAIT_POLICY=passive unless the environment sets it (its OpenMP threads and
-# OpenBLAS's thread pool otherwise spin against each other; see bench/torch_soft_cpu.py).
+# OpenBLAS's thread pool otherwise spin against each other; see bench/torch_soft.py).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +29,7 @@ THREADS=${THREADS:-2}
 TRAIN_STEPS=${TRAIN_STEPS:-3}
 SWEEP_TOKENS=${SWEEP_TOKENS:-1024,4096,16384,65536}
 PYTHON=/usr/bin/python3
-TORCH="$PYTHON $ROOT/bench/torch_soft_cpu.py"
+TORCH="$PYTHON $ROOT/bench/torch_soft.py"
 
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null

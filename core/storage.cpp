@@ -45,11 +45,11 @@ struct CpuAllocator final : Allocator {
     std::lock_guard<std::mutex> lock(mutex_);
     release_locked();
   }
-  CpuMemoryStats stats() {
+  MemoryStats stats(Device) override {
     std::lock_guard<std::mutex> lock(mutex_);
     return {live_.load(), peak_.load(), cached_};
   }
-  void reset_peak() { peak_ = live_.load(); }
+  void reset_peak(Device) override { peak_ = live_.load(); }
 
  private:
   static size_t round(size_t bytes) {
@@ -100,8 +100,6 @@ DeviceBackend cuda_backend;
 
 }  // namespace
 
-CpuMemoryStats cpu_memory_stats() { return cpu_allocator.stats(); }
-void reset_cpu_peak() { cpu_allocator.reset_peak(); }
 
 Allocator& allocator_for(Device device) {
   if (device.is_cpu()) return cpu_allocator;
@@ -109,6 +107,9 @@ Allocator& allocator_for(Device device) {
              ": this build has no CUDA backend (configure with -DSOFT_CUDA=ON on a machine with nvcc)");
   return *cuda_backend.allocator;
 }
+
+MemoryStats memory_stats(Device device) { return allocator_for(device).stats(device); }
+void reset_peak_memory(Device device) { allocator_for(device).reset_peak(device); }
 
 void set_device_backend(DeviceType type, const DeviceBackend& backend) {
   SOFT_CHECK(type == DeviceType::CUDA, "set_device_backend: only the CUDA backend can be installed");

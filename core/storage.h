@@ -7,21 +7,26 @@
 
 namespace soft {
 
+// An allocator's bytes on one device: held by live tensors, the most held since the last
+// reset_peak_memory, and freed blocks kept for reuse.
+struct MemoryStats {
+  size_t current = 0, peak = 0, cached = 0;
+};
+
 // A device's memory source. The CPU one hands out 64-byte aligned blocks; the CUDA backend
-// installs its own (DeviceBackend below) when it is built.
+// installs its own (DeviceBackend below) when it is built. Both keep freed blocks for reuse.
 struct Allocator {
   virtual ~Allocator() = default;
   virtual void* allocate(size_t bytes, Device device) = 0;
   virtual void deallocate(void* ptr, size_t bytes, Device device) = 0;
+  virtual MemoryStats stats(Device device) = 0;
+  virtual void reset_peak(Device device) = 0;
 };
 
-// The CPU allocator's bytes (rounded up to its 64-byte alignment): held by live tensors, the most
-// held since the last reset_cpu_peak, and freed blocks kept for reuse.
-struct CpuMemoryStats {
-  size_t current = 0, peak = 0, cached = 0;
-};
-CpuMemoryStats cpu_memory_stats();
-void reset_cpu_peak();
+// The tensor memory of a device as its allocator counts it (the CPU's rounded up to 64 bytes);
+// throws for a device this build has no backend for.
+MemoryStats memory_stats(Device device);
+void reset_peak_memory(Device device);  // peak = current
 
 // Copies `bytes` between memories of two devices (at least one of them not the CPU).
 using DeviceCopyFn = void (*)(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);

@@ -59,13 +59,13 @@ class CachingAllocator final : public Allocator {
     pool.free.emplace(size, ptr);
   }
 
-  MemoryStats stats(int device) {
+  MemoryStats stats(Device device) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    return pools_[device].stats;
+    return pools_[device.index].stats;
   }
-  void reset_peak(int device) {
+  void reset_peak(Device device) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    pools_[device].stats.peak = pools_[device].stats.current;
+    pools_[device.index].stats.peak = pools_[device.index].stats.current;
   }
   void empty_cache(int device) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -118,8 +118,6 @@ void synchronize_device(Device device) { synchronize(device.index); }
 
 }  // namespace
 
-MemoryStats memory_stats(int device) { return allocator().stats(device); }
-void reset_peak(int device) { allocator().reset_peak(device); }
 void empty_cache(int device) { allocator().empty_cache(device); }
 
 }  // namespace soft::cuda

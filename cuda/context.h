@@ -21,13 +21,7 @@ cudnnHandle_t cudnn(int device);       // bound to stream(device)
 #endif
 void synchronize(int device);          // waits for stream(device)
 
-struct MemoryStats {
-  size_t current = 0;  // bytes held by live tensors
-  size_t peak = 0;     // the most `current` has been since the last reset_peak
-  size_t cached = 0;   // bytes freed by tensors and kept for reuse
-};
-MemoryStats memory_stats(int device);
-void reset_peak(int device);
+// memory_stats and reset_peak_memory of core/storage.h count this backend's tensors per device.
 void empty_cache(int device);  // returns cached blocks to the driver
 
 // Threads per block and blocks for one thread per element.

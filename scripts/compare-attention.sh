@@ -7,14 +7,15 @@
 #
 #   scripts/compare-attention.sh [--soft BIN] [--out DIR] [--kinds "soft softmax ..."] [--epochs N]
 #                                [--set KEY=VALUE]... [--report-only]
-#   scripts/compare-attention.sh --gpu-bench GPU_BENCH [--out DIR] [--kinds "..."]
+#   scripts/compare-attention.sh --gpu [--soft BIN] [--out DIR] [--kinds "..."]
 #
 # --epochs and --set override the training config (e.g. --set data.train_limit=20000) so that a
 # shorter schedule fits a busy machine; the schedule used is written into the results. DIR (default
 # runs/attention-zoo) gets one model config, run folder and time log per kind. --report-only
-# rewrites the results from the run folders already in DIR. --gpu-bench runs bench/gpu_bench (built
-# with -DSOFT_CUDA=ON) on soft_tiny at 224 px with each kind instead (training images/s and peak GPU
-# memory, batch 64), writing DIR/gpu_bench.txt; nothing is trained.
+# rewrites the results from the run folders already in DIR. --gpu runs `soft bench train --device
+# cuda` (a soft built with -DSOFT_CUDA=ON) on soft_tiny at 224 px with each kind instead (training
+# images/s and peak GPU memory, batch 64, fp32 and bf16), writing DIR/gpu_bench.txt; nothing is
+# trained.
 set -euo pipefail
 
 soft=build/soft
@@ -23,7 +24,7 @@ kinds="soft softmax linformer performer nystrom"
 epochs=""
 sets=()
 report_only=0
-gpu_bench=""
+gpu=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --soft) soft=$2; shift 2 ;;
@@ -32,7 +33,7 @@ while [[ $# -gt 0 ]]; do
     --epochs) epochs=$2; shift 2 ;;
     --set) sets+=("$2"); shift 2 ;;
     --report-only) report_only=1; shift ;;
-    --gpu-bench) gpu_bench=$2; shift 2 ;;
+    --gpu) gpu=1; shift ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "compare-attention: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -50,15 +51,18 @@ json.dump(config, open(sys.argv[3], "w"), indent=2)
 PY
 }
 
-if [[ -n $gpu_bench ]]; then
+[[ -x $soft ]] || { echo "compare-attention: no soft binary at '$soft' (build it, or give --soft BIN)" >&2; exit 2; }
+if [[ $gpu == 1 ]]; then
   : > "$out/gpu_bench.txt"
   for kind in $kinds; do
     write_model soft_tiny "$kind" "$out/soft_tiny_$kind.json"
-    "$gpu_bench" train --model "$out/soft_tiny_$kind.json" --img 224 --batch 64 --steps 10 | tee -a "$out/gpu_bench.txt"
+    for precision in fp32 bf16; do
+      "$soft" bench train --device cuda --precision $precision --model "$out/soft_tiny_$kind.json" --img 224 \
+        --batch 64 --steps 10 --warmup 3 | grep '^result' | tee -a "$out/gpu_bench.txt"
+    done
   done
   exit 0
 fi
-[[ -x $soft ]] || { echo "compare-attention: no soft binary at '$soft' (build it, or give --soft BIN)" >&2; exit 2; }
 overrides=()
 [[ -n $epochs ]] && overrides+=(--set "epochs=$epochs")
 for s in "${sets[@]+"${sets[@]}"}"; do overrides+=(--set "$s"); done

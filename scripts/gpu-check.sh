@@ -6,16 +6,18 @@
 # training): build them with -DSOFT_MPI=OFF unless the GPU machine has libopenmpi3 installed.
 #
 #   bash scripts/gpu-check.sh                  # from the repository root: build, then check
-#   bash scripts/gpu-check.sh --prebuilt DIR   # use soft_tests, gpu_bench and soft from DIR (built on
+#   bash scripts/gpu-check.sh --prebuilt DIR   # use soft_tests and soft from DIR (built on
 #                                              # another machine with -DSOFT_CUDA=ON) when the GPU
 #                                              # machine lacks the build's Debian packages
 #   bash scripts/gpu-check.sh --quick [--prebuilt DIR]   # the same checks with shorter benchmarks
 #                                              # (5 steps) and no memcheck of training steps: for
 #                                              # a 15-minute device window, so that a rerun fits
 #
-# Writes $BUILD/gpu-summary.json (commit it as docs/gpu-summary.json): device, date, commit, the
-# failed CUDA tests, memcheck errors, racecheck hazards, training images/s of both sides in fp32
-# and bf16, and one SOFT layer's time and peak memory at 16k and 64k tokens.
+# The benchmarks are `soft bench train|attn --device cuda` beside `bench/torch_soft.py --device
+# cuda` (the same result lines). Writes $BUILD/gpu-summary.json (commit it as docs/gpu-summary.json):
+# device, date, commit, the failed CUDA tests, memcheck errors, racecheck hazards, training
+# images/s of both sides in fp32 and bf16 (and torch.compile's), model-FLOP utilisation, and one
+# SOFT block's time and peak memory at 16k and 64k tokens.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/cuda/bin"
@@ -55,25 +57,32 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 if [ -z "$PREBUILT" ]; then
   step "configure (CUDA, sm_90)" 300 cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DSOFT_CUDA=ON \
     -DCMAKE_CUDA_ARCHITECTURES=90
-  step "build" 600 cmake --build $BUILD -j "$JOBS" --target soft_tests gpu_bench soft_cli
+  step "build" 600 cmake --build $BUILD -j "$JOBS" --target soft_tests soft_cli
   TESTS=$BUILD/tests/soft_tests
-  BENCH=$BUILD/bench/gpu_bench
   SOFT=$BUILD/soft
 else
   TESTS=$PREBUILT/soft_tests
-  BENCH=$PREBUILT/gpu_bench
   SOFT=$PREBUILT/soft
 fi
 
 step "CUDA tests" 240 $TESTS --test-case='cuda:*'
 bench=$BUILD/bench-results.txt
 : > $bench
-step "bench: soft.cpp train soft_tiny" 120 sh -c "$BENCH train --model soft_tiny --img 224 --batch 128 --steps $STEPS | tee -a $bench"
-step "bench: torch train soft_tiny" 120 sh -c "python3 bench/torch_soft_gpu.py train --model soft_tiny --img 224 --batch 128 --steps $STEPS | tee -a $bench"
-# Where a step's time goes, kernel by kernel (each call synchronised: ranks kernels, slows the step).
-step "profile: soft_tiny step kernels" 120 sh -c "SOFT_PROFILE_KERNELS=1 $BENCH train --model soft_tiny --img 224 --batch 128 --steps 2"
-step "bench: soft.cpp attention sweep" 120 sh -c "$BENCH attn --tokens 1024,4096,16384,65536 | tee -a $bench"
-step "bench: torch attention sweep" 120 sh -c "python3 bench/torch_soft_gpu.py attn --tokens 1024,4096,16384,65536 | tee -a $bench"
+TRAIN="train --model soft_tiny --img 224 --batch 128 --device cuda --warmup 3"
+for precision in fp32 bf16; do
+  step "bench: soft.cpp train soft_tiny $precision" 120 \
+    sh -c "$SOFT bench $TRAIN --steps $STEPS --precision $precision | tee -a $bench"
+  step "bench: torch train soft_tiny $precision" 180 \
+    sh -c "python3 bench/torch_soft.py $TRAIN --steps $STEPS --precision $precision | tee -a $bench"
+done
+# torch.compile (default mode) where the device's PyTorch can: its compilation is the warm-up.
+step "bench: torch.compile train soft_tiny bf16" $([ $QUICK = 1 ] && echo 150 || echo 400) \
+  sh -c "python3 bench/torch_soft.py $TRAIN --steps $STEPS --precision bf16 --compile | tee -a $bench"
+# Where a step's time goes, by kernel and shape (each call synchronised: ranks kernels, slows the step).
+step "profile: soft_tiny step kernels" 120 sh -c "SOFT_PROFILE_KERNELS=shapes $SOFT bench $TRAIN --steps 2"
+SWEEP="attn --sweep --device cuda --tokens 1024,4096,16384,65536 --steps 5 --warmup 1"
+step "bench: soft.cpp attention sweep" 150 sh -c "$SOFT bench $SWEEP --out $BUILD/attn-sweep | tee -a $bench"
+step "bench: torch attention sweep" 150 sh -c "python3 bench/torch_soft.py $SWEEP | tee -a $bench"
 # Data parallelism on the GPU (docs/DISTRIBUTED.md): the NCCL path with one rank against no data
 # parallelism, when the machine has mpirun and the binary was built with MPI.
 if command -v mpirun >/dev/null && ldd "$SOFT" 2>/dev/null | grep -q libmpi; then
@@ -87,7 +96,7 @@ if command -v compute-sanitizer >/dev/null; then
   step "memcheck: CUDA op tests" 150 compute-sanitizer --tool memcheck --error-exitcode 1 \
     $TESTS --test-case='cuda:*' --test-case-exclude='*soft_tiny*'
   [ $QUICK = 1 ] || step "memcheck: training steps" 120 compute-sanitizer --tool memcheck --error-exitcode 1 \
-    $BENCH train --model soft_tiny --img 64 --batch 4 --steps 2
+    $SOFT bench train --device cuda --model soft_tiny --img 64 --batch 4 --steps 2
   # racecheck sees shared-memory hazards only: the tests of the kernels that use shared memory
   # (cuda/reduce.cuh's block reductions and the Newton inverse); all op tests took over 100 s.
   step "racecheck: shared-memory kernels" 180 compute-sanitizer --tool racecheck --error-exitcode 1 \
@@ -98,21 +107,7 @@ fi
 
 echo
 echo "== benchmark results ($(nvidia-smi --query-gpu=name --format=csv,noheader | head -1))"
-python3 - "$bench" <<'PY'
-import re, sys
-rows = {}
-for line in open(sys.argv[1]):
-    m = re.match(r"(soft|torch) (.*): ([0-9.]+) (images/s|ms)(.*)", line.strip())
-    if m:
-        rows.setdefault(m.group(2), {})[m.group(1)] = (float(m.group(3)), m.group(4), m.group(5))
-for key, v in rows.items():
-    if "soft" in v and "torch" in v:
-        (a, unit, extra_a), (b, _, extra_b) = v["soft"], v["torch"]
-        ratio = a / b if unit == "images/s" else b / a
-        print(f"{key:46s} soft.cpp {a:9.2f}{extra_a:16s} torch {b:9.2f}{extra_b:16s} speed-up {ratio:5.2f}x")
-    else:
-        print(f"{key:46s} {v}")
-PY
+python3 scripts/gpu_summary.py --table "$bench"
 echo
 echo "== summary"
 printf '%s\n' "${summary[@]}"

@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
-"""Writes gpu-summary.json from what scripts/gpu-check.sh recorded: the benchmark lines of both
-sides (bench-results.txt) and each step's own output (steps/*.log). A number that was not
-measured (a step skipped, timed out or crashed) is null.
+"""What scripts/gpu-check.sh recorded, summarised: the `result` lines of both sides (`soft bench`
+and bench/torch_soft.py, in bench-results.txt) and each step's own output (steps/*.log).
 
     python3 scripts/gpu_summary.py BUILD_DIR DEVICE_NAME COMMIT > BUILD_DIR/gpu-summary.json
+    python3 scripts/gpu_summary.py --table BUILD_DIR/bench-results.txt   # side by side, with ratios
+
+A number that was not measured (a step skipped, timed out or crashed) is null. Model-FLOP
+utilisation (MFU) is a side's training FLOP/s (3 x 2 x the forward MACs of `soft info` per image,
+as `soft bench train` counts them) over the card's dense peak for that precision (TF32 is off, so
+fp32 runs on the CUDA cores); null for a card not in PEAK_TFLOPS.
 """
 import datetime
 import glob
@@ -11,6 +16,65 @@ import json
 import os
 import re
 import sys
+
+# Dense peak TFLOP/s of the SXM cards (NVIDIA's data sheets): bf16 tensor cores, fp32 CUDA cores.
+PEAK_TFLOPS = {"H100": {"bf16": 989.4, "fp32": 66.9}, "H200": {"bf16": 989.4, "fp32": 66.9}}
+
+
+def result_lines(path):
+    """Every `result KIND key=value ...` line of a file, as dicts with the kind under "result"."""
+    rows = []
+    if not os.path.exists(path):
+        return rows
+    for line in open(path, errors="replace"):
+        words = line.split()
+        if len(words) < 2 or words[0] != "result":
+            continue
+        fields = dict(w.split("=", 1) for w in words[2:] if "=" in w)
+        fields["result"] = words[1]
+        rows.append(fields)
+    return rows
+
+
+def find(rows, **match):
+    """The first row whose fields equal `match`, or None."""
+    for row in rows:
+        if all(row.get(k) == str(v) for k, v in match.items()):
+            return row
+    return None
+
+
+def number(row, key):
+    return float(row[key]) if row is not None and key in row else None
+
+
+def train_row(rows, impl, precision):
+    return find(rows, result="train", impl=impl, model="soft_tiny", img=224, batch=128, precision=precision)
+
+
+def attn_row(rows, impl, tokens, attention="soft"):
+    return find(rows, result="attn", impl=impl, attention=attention, tokens=tokens)
+
+
+def peak_of(row):
+    return number(row, "peak_device_mib") if row is not None and "peak_device_mib" in row else \
+        number(row, "peak_rss_mib")
+
+
+def flop_per_image(rows):
+    """Training FLOP per image from soft.cpp's own line (gflop_per_s / images_per_s)."""
+    for precision in ("fp32", "bf16"):
+        row = train_row(rows, "soft", precision)
+        if number(row, "gflop_per_s") and number(row, "images_per_s"):
+            return number(row, "gflop_per_s") * 1e9 / number(row, "images_per_s")
+    return None
+
+
+def mfu(images_per_s, flop, device, precision):
+    peak = next((p for name, p in PEAK_TFLOPS.items() if name in device), None)
+    if images_per_s is None or flop is None or peak is None:
+        return None
+    return round(images_per_s * flop / (peak[precision] * 1e12), 4)
 
 
 def step_text(build, prefix):
@@ -27,43 +91,70 @@ def total(text, pattern):
     return sum(found) if found else None
 
 
-def main():
-    build, device, commit = sys.argv[1], sys.argv[2], sys.argv[3]
-    bench = open(os.path.join(build, "bench-results.txt")).read() if os.path.exists(
-        os.path.join(build, "bench-results.txt")) else ""
+def summary(build, device, commit):
+    rows = result_lines(os.path.join(build, "bench-results.txt"))
+    flop = flop_per_image(rows)
 
-    def number(pattern):
-        m = re.search(pattern, bench, re.MULTILINE)
-        return float(m.group(1)) if m else None
+    def images(impl, precision):
+        return number(train_row(rows, impl, precision), "images_per_s")
 
-    def train(side, precision):
-        return number(rf"^{side} train soft_tiny img 224 batch 128 {precision}: ([0-9.]+) images/s$")
-
-    def attn(side, tokens, what):
-        group = r"([0-9.]+) ms" if what == "ms" else r"[0-9.]+ ms, peak ([0-9.]+) MiB"
-        return number(rf"^{side} attn soft tokens {tokens}: {group}")
-
-    summary = {
+    s = {
         "device": device,
         "date": datetime.date.today().isoformat(),
         "commit": commit,
         "cuda_tests_failed": total(step_text(build, "CUDA_tests"), r"test cases:.*\|\s*(\d+) failed"),
         "memcheck_errors": total(step_text(build, "memcheck"), r"ERROR SUMMARY: (\d+) error"),
         "racecheck_errors": total(step_text(build, "racecheck"), r"RACECHECK SUMMARY: (\d+) hazard"),
-        "train_fp32_img_s": train("soft", "fp32"),
-        "torch_train_fp32_img_s": train("torch", "fp32"),
-        "train_bf16_img_s": train("soft", "bf16"),
-        "torch_train_bf16_img_s": train("torch", "bf16"),
-        "torch_compile_train_bf16_img_s": number(r"^torch-compile train soft_tiny img 224 batch 128 bf16: "
-                                                 r"([0-9.]+) images/s$"),
-        "attn_16k_ms": attn("soft", 16384, "ms"),
-        "torch_attn_16k_ms": attn("torch", 16384, "ms"),
-        "attn_64k_ms": attn("soft", 65536, "ms"),
-        "torch_attn_64k_ms": attn("torch", 65536, "ms"),
-        "attn_64k_peak_mib": attn("soft", 65536, "peak"),
-        "torch_attn_64k_peak_mib": attn("torch", 65536, "peak"),
+        "train_fp32_img_s": images("soft", "fp32"),
+        "torch_train_fp32_img_s": images("torch", "fp32"),
+        "train_bf16_img_s": images("soft", "bf16"),
+        "torch_train_bf16_img_s": images("torch", "bf16"),
+        "torch_compile_train_bf16_img_s": images("torch-compile", "bf16"),
+        "attn_16k_ms": number(attn_row(rows, "soft", 16384), "fwd_bwd_ms"),
+        "torch_attn_16k_ms": number(attn_row(rows, "torch", 16384), "fwd_bwd_ms"),
+        "attn_64k_ms": number(attn_row(rows, "soft", 65536), "fwd_bwd_ms"),
+        "torch_attn_64k_ms": number(attn_row(rows, "torch", 65536), "fwd_bwd_ms"),
+        "attn_64k_peak_mib": peak_of(attn_row(rows, "soft", 65536)),
+        "torch_attn_64k_peak_mib": peak_of(attn_row(rows, "torch", 65536)),
     }
-    json.dump(summary, sys.stdout, indent=2)
+    for side, impl in (("", "soft"), ("torch_", "torch"), ("torch_compile_", "torch-compile")):
+        for precision in ("fp32", "bf16"):
+            s[f"{side}train_{precision}_mfu"] = mfu(images(impl, precision), flop, device, precision)
+    return s
+
+
+def table(path):
+    """soft.cpp beside PyTorch for every benchmark both sides measured, with the speed-up."""
+    rows = result_lines(path)
+    lines = []
+    for row in rows:
+        if row.get("impl") != "soft":
+            continue
+        if row["result"] == "train":
+            key = dict(model=row["model"], img=row["img"], batch=row["batch"], precision=row["precision"])
+            what, unit, higher_is_better = f"train {row['model']} {row['precision']}", "images_per_s", True
+        elif row["result"] == "attn":
+            key = dict(attention=row["attention"], tokens=row["tokens"])
+            what, unit, higher_is_better = f"attn {row['attention']} {row['tokens']} tokens", "fwd_bwd_ms", False
+        else:
+            continue
+        for impl in ("torch", "torch-compile"):
+            other = find(rows, result=row["result"], impl=impl, **key)
+            if other is None:
+                continue
+            a, b = float(row[unit]), float(other[unit])
+            ratio = a / b if higher_is_better else b / a
+            peaks = f"peak {peak_of(row) or 0:9.1f} / {peak_of(other) or 0:9.1f} MiB"
+            lines.append(f"{what:34s} soft.cpp {a:9.2f}  {impl:13s} {b:9.2f} {unit:13s} "
+                         f"speed-up {ratio:5.2f}x  {peaks}")
+    print("\n".join(lines) if lines else "(no benchmark measured by both sides)")
+
+
+def main():
+    if sys.argv[1] == "--table":
+        table(sys.argv[2])
+        return
+    json.dump(summary(*sys.argv[1:4]), sys.stdout, indent=2)
     print()
 
 

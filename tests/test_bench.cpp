@@ -75,6 +75,8 @@ TEST_CASE("bench train: one AdamW step of soft_fmnist, images/s and GFLOP/s from
   CHECK(f["img"] == "28");  // the config's img_size
   CHECK(f["batch"] == "2");
   CHECK(f["threads"] == "1");
+  CHECK(f["device"] == "cpu");
+  CHECK(f["precision"] == "fp32");
   const double step_s = number(f, "step_ms") / 1e3;
   REQUIRE(step_s > 0);
   CHECK(number(f, "images_per_s") == doctest::Approx(2 / step_s).epsilon(0.01));
@@ -169,6 +171,11 @@ TEST_CASE("bench: usage errors exit 2, errors while running exit 1") {
       {"bench", "gemm", "--sizes", "64,x"},
       {"bench", "gemm", "--steps", "0"},
       {"bench", "gemm", "--frobnicate", "1"},
+      {"bench", "gemm", "--device", "cuda"},                             // train and attn only
+      {"bench", "train", "--model", "soft_fmnist", "--batch", "2", "--precision", "bf16"},  // needs a GPU
+      {"bench", "train", "--model", "soft_fmnist", "--batch", "2", "--precision", "fp16"},
+      {"bench", "attn", "--tokens", "64", "--device", "tpu"},
+      {"bench", "attn", "--tokens", "64", "--device", "cuda:99"},        // no such GPU (or no CUDA build)
   };
   for (const auto& args : usage_errors) {
     std::string command_line;

@@ -112,22 +112,22 @@ TEST_CASE("gaussian_lowrank_attention never makes a large K1 whole, forward or b
   Tensor q = rand_input({16384, 16}, -1, 1, DType::Float32), l = rand_input({512, 16}, -1, 1, DType::Float32);
   Tensor p = rand_input({512, 512}, -0.01, 0.01, DType::Float32), v = rand_input({16384, 16}, -1, 1, DType::Float32);
   const int64_t k1_bytes = int64_t(16384) * 512 * 4;
-  reset_cpu_peak();
-  int64_t before = static_cast<int64_t>(cpu_memory_stats().current);
+  reset_peak_memory(Device::cpu());
+  int64_t before = static_cast<int64_t>(memory_stats(Device::cpu()).current);
   gaussian_lowrank_attention(q, l, p, v, 1024).backward(ones({16384, 16}));
-  int64_t blocked_peak = static_cast<int64_t>(cpu_memory_stats().peak) - before;
+  int64_t blocked_peak = static_cast<int64_t>(memory_stats(Device::cpu()).peak) - before;
   CHECK(q.grad().defined());
   CHECK(l.grad().defined());
   INFO("peak above the inputs: ", blocked_peak, " bytes");
   CHECK(blocked_peak < k1_bytes / 2);
   for (Tensor* x : {&q, &l, &p, &v}) x->set_grad(Tensor());
-  reset_cpu_peak();
-  before = static_cast<int64_t>(cpu_memory_stats().current);
+  reset_peak_memory(Device::cpu());
+  before = static_cast<int64_t>(memory_stats(Device::cpu()).current);
   Tensor k1 = gaussian_kernel(q, l);
   matmul(k1, matmul(p, matmul(transpose(k1, -1, -2), v))).backward(ones({16384, 16}));
   k1 = Tensor();
   // The measure sees what the blocks avoid.
-  CHECK(static_cast<int64_t>(cpu_memory_stats().peak) - before > 2 * k1_bytes);
+  CHECK(static_cast<int64_t>(memory_stats(Device::cpu()).peak) - before > 2 * k1_bytes);
 }
 
 TEST_CASE("gaussian_lowrank_attention rejects bad operands with the op's name") {

@@ -1,4 +1,5 @@
-// soft bench train|attn|gemm [flags]: CPU benchmarks (the measurements live in tools/bench/).
+// soft bench train|attn|gemm|data [flags]: the benchmarks of the CPU and, with --device cuda, of the
+// GPU (the measurements live in tools/bench/).
 #include <algorithm>
 #include <map>
 #include <ostream>
@@ -6,6 +7,7 @@
 #include "core/parallel.h"
 #include "tools/bench/bench.h"
 #include "tools/cli.h"
+#include "tools/train/run_folder.h"
 
 namespace soft::tools {
 namespace {
@@ -13,9 +15,9 @@ namespace {
 // The flags each kind takes (besides --steps, --warmup and --threads, which all take).
 const std::map<std::string, std::vector<std::string>>& kind_flags() {
   static const std::map<std::string, std::vector<std::string>> flags = {
-      {"train", {"model", "img", "batch"}},
+      {"train", {"model", "img", "batch", "device", "precision"}},
       {"attn", {"tokens", "dim", "heads", "ratio", "kind", "landmarks", "linformer-k", "features", "sweep", "out",
-                "exe", "softmax-cap-mib", "with", "cold-from"}},
+                "exe", "softmax-cap-mib", "with", "cold-from", "device", "precision"}},
       {"gemm", {"sizes"}},
       {"data", {"config", "set", "seconds"}},
   };
@@ -48,6 +50,22 @@ void check_flags_of(const std::string& kind, const Args& args) {
   }
   for (const char* name : {"out", "exe", "softmax-cap-mib", "with", "cold-from"})
     if (args.has(name) && !args.has("sweep")) throw UsageError(std::string("bench attn: --") + name + " needs --sweep");
+  if (args.has("precision") && args.get("precision") != "fp32" && args.get("precision") != "bf16")
+    throw UsageError("bench " + kind + ": '--precision " + args.get("precision") + "': expected fp32 or bf16");
+}
+
+// --device and --precision: bfloat16 autocast exists on the GPU only (ops/autocast.h).
+void set_device_of(const std::string& kind, const Args& args, bench::RunOptions& run) {
+  if (args.has("device")) {
+    try {
+      run.device = train::usable_device(args.get("device"));
+    } catch (const Error& e) {
+      throw UsageError("bench " + kind + ": --device: " + e.what());
+    }
+  }
+  run.bf16 = args.has("precision") && args.get("precision") == "bf16";
+  if (run.bf16 && run.device.is_cpu())
+    throw UsageError("bench " + kind + ": --precision bf16 needs --device cuda (bfloat16 autocast is a GPU feature)");
 }
 
 // Sets the OpenMP thread count for the lifetime of the benchmark and restores it after.
@@ -65,9 +83,10 @@ class ThreadCount {
 }  // namespace
 
 ArgParser bench_parser() {
-  return ArgParser("bench", "CPU benchmarks: training steps of a model, one attention block, the GEMM kernel, "
-                   "the input pipeline.",
+  return ArgParser("bench", "Benchmarks: training steps of a model, one attention block (both on the CPU or a "
+                   "GPU), the GEMM kernel, the input pipeline.",
                    "  soft bench train --model soft_tiny --img 224 --batch 8 --threads 2\n"
+                   "  soft bench train --model soft_tiny --batch 128 --device cuda --precision bf16\n"
                    "  soft bench attn --tokens 65536 --dim 64 --heads 2 --ratio 8 [--kind softmax]\n"
                    "  soft bench attn --sweep --out DIR [--kind all]\n"
                    "  soft bench gemm --sizes 256,512,1024,2048\n"
@@ -94,6 +113,8 @@ ArgParser bench_parser() {
       .option("with", "FILE", "attn --sweep: add the 'result attn' lines of FILE (e.g. PyTorch's) to table and plot")
       .option("cold-from", "N", "attn --sweep: time sizes from N tokens up without a warm-up pass (slow sizes)")
       .option("exe", "PATH", "attn --sweep: the soft binary the children run (default: this program)")
+      .option("device", "D", "train, attn: cpu (default) or cuda[:i]; on a GPU each repetition waits for the device")
+      .option("precision", "P", "train, attn: fp32 (default) or bf16 (autocast, as torch.autocast; --device cuda)")
       .option("sizes", "LIST", "gemm: matrix sides (default 256,512,1024,2048)")
       .option("config", "FILE", "data: a training config (required); its train split and transforms are measured")
       .repeated("set", "KEY=VALUE", "data: override a config key, as soft train --set")
@@ -102,13 +123,14 @@ ArgParser bench_parser() {
       .option("warmup", "W", "untimed repetitions first (default 1)")
       .option("threads", "T", "OpenMP threads (default: all, or OMP_NUM_THREADS); data: loader worker threads")
       .epilog(
-          "Each measurement is one line 'result KIND key=value ...' (bench/torch_soft_cpu.py prints the same for "
+          "Each measurement is one line 'result KIND key=value ...' (bench/torch_soft.py prints the same for "
           "PyTorch), then a table. train: a fixed synthetic batch, forward, cross-entropy (label smoothing 0.1), "
           "backward, AdamW step; GFLOP/s = 3 x forward MACs (soft info) x 2 / step time. attn: forward + backward "
           "of one block on one image, SOFT = SoftEncoderLayer (SOFT attention with a 9x9 local conv, post-LN, "
-          "feed-forward 4C), softmax = SoftmaxBlock (pre-LN softmax attention, MLP 4C). Peak memory is the "
-          "process's peak resident set (VmHWM), so run one measurement per process (as --sweep does) to compare "
-          "sizes. data: batches of the config's train split through its DataLoader (decode, per-sample transform, "
+          "feed-forward 4C), softmax = SoftmaxBlock (pre-LN softmax attention, MLP 4C). Peak memory on the CPU is "
+          "the process's peak resident set (VmHWM), so run one measurement per process (as --sweep does) to compare "
+          "sizes; on a GPU it is the most device memory the tensors held during the timed repetitions (what "
+          "torch.cuda.max_memory_allocated counts). data: batches of the config's train split through its DataLoader (decode, per-sample transform, "
           "batch transform, the normalised float32 batch) for --seconds after --warmup batches; images/s in all "
           "and per thread (bench/timm_data_bench.py measures timm's on Pillow).");
 }
@@ -120,6 +142,7 @@ int bench_command(const Args& args, std::ostream& out) {
   run.steps = args.has("steps") ? args.get_int("steps", 1, 100000) : (kind == "gemm" ? 5 : 3);
   run.warmup = args.has("warmup") ? args.get_int("warmup", 0, 100000) : 1;
   run.threads = args.has("threads") ? args.get_int("threads", 1, 1024) : num_threads();
+  set_device_of(kind, args, run);
   ThreadCount threads(run.threads);
   if (kind == "train") bench::train(args, run, out);
   else if (kind == "attn" && args.has("sweep")) bench::attention_sweep(args, run, out);

@@ -62,4 +62,19 @@ TEST_CASE("without a device backend, device memory and copies are clear errors")
   CHECK(error_of([&] { copy_between_devices(&x, Device::cpu(), &x, Device::cuda(), 4); }).find("no CUDA backend") !=
         std::string::npos);
   device_synchronize(Device::cuda());  // nothing to wait for: returns
+  CHECK(error_of([] { memory_stats(Device::cuda()); }).find("no CUDA backend") != std::string::npos);
+}
+
+TEST_CASE("the CPU allocator counts live tensor bytes, their peak and its reset") {
+  reset_peak_memory(Device::cpu());
+  const size_t before = memory_stats(Device::cpu()).current;
+  {
+    Tensor t = Tensor::empty({1000}, DType::Float64);  // 8000 bytes, a multiple of the 64-byte rounding
+    CHECK(memory_stats(Device::cpu()).current == before + 8000);
+    CHECK(memory_stats(Device::cpu()).peak >= before + 8000);
+  }
+  CHECK(memory_stats(Device::cpu()).current == before);
+  CHECK(memory_stats(Device::cpu()).peak >= before + 8000);
+  reset_peak_memory(Device::cpu());
+  CHECK(memory_stats(Device::cpu()).peak == before);
 }

@@ -49,17 +49,17 @@ TEST_CASE("cuda: strided copies, dtype conversion and fill match the CPU") {
 TEST_CASE("cuda: the caching allocator reuses freed blocks and reports current and peak bytes") {
   SOFT_SKIP_WITHOUT_GPU();
   cuda::empty_cache(0);
-  cuda::reset_peak(0);
-  size_t base = cuda::memory_stats(0).current;
+  reset_peak_memory(Device::cuda(0));
+  size_t base = memory_stats(Device::cuda(0)).current;
   const void* first = nullptr;
   {
     Tensor a = Tensor::empty({1 << 20}, DType::Float32, Device::cuda(0));  // 4 MiB
     first = a.raw_data();
-    CHECK(cuda::memory_stats(0).current >= base + (4u << 20));
+    CHECK(memory_stats(Device::cuda(0)).current >= base + (4u << 20));
   }
-  CHECK(cuda::memory_stats(0).current == base);
-  CHECK(cuda::memory_stats(0).cached >= (4u << 20));
-  CHECK(cuda::memory_stats(0).peak >= base + (4u << 20));
+  CHECK(memory_stats(Device::cuda(0)).current == base);
+  CHECK(memory_stats(Device::cuda(0)).cached >= (4u << 20));
+  CHECK(memory_stats(Device::cuda(0)).peak >= base + (4u << 20));
   Tensor b = Tensor::empty({1 << 20}, DType::Float32, Device::cuda(0));
   CHECK(b.raw_data() == first);  // the same block, from the cache
 }

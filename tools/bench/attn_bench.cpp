@@ -5,7 +5,8 @@
 //   linformer, performer, nystrom: the same block with that attention (docs/ATTENTION_ZOO.md;
 //              --linformer-k 256, --features 256, --landmarks 64, the papers' defaults);
 //   softmax:   the stage-4 block, SoftmaxBlock: pre-LN softmax attention, MLP 4C.
-// The loss is sum(out * probe) with a fixed random probe, so every gradient is non-trivial.
+// The loss is sum(out * probe) with a fixed random probe, so every gradient is non-trivial. On a GPU
+// (--device cuda) the peak is the device memory its tensors held during the timed passes.
 #include <algorithm>
 #include <cmath>
 #include <iomanip>
@@ -15,6 +16,7 @@
 #include "nn/linformer_attention.h"
 #include "nn/nystrom_attention.h"
 #include "nn/performer_attention.h"
+#include "ops/autocast.h"
 #include "tools/bench/bench.h"
 
 namespace soft::tools::bench {
@@ -71,19 +73,22 @@ void attention(const Args& args, const RunOptions& run, std::ostream& out) {
     forward = [layer](const Tensor& x) { return layer->forward(x); };
     block = layer;
   }
+  block->to(run.device);
   Generator gen(0);
-  Tensor x = uniform({1, tokens, dim}, -1.0, 1.0, gen).requires_grad_();  // [1, N, C]
-  Tensor probe = uniform({1, tokens, dim}, -1.0, 1.0, gen);               // [1, N, C]
+  Tensor x = to_device(uniform({1, tokens, dim}, -1.0, 1.0, gen), run.device).requires_grad_();  // [1, N, C]
+  Tensor probe = to_device(uniform({1, tokens, dim}, -1.0, 1.0, gen), run.device);               // [1, N, C]
 
-  double seconds = median_seconds(
-      [&] {
-        block->zero_grad();
-        x.set_grad(Tensor());
-        sum(forward(x) * probe).backward();
-      },
-      run.steps, run.warmup);
+  auto pass = [&] {
+    block->zero_grad();
+    x.set_grad(Tensor());
+    AutocastBf16 autocast(run.bf16);
+    sum(forward(x) * probe).backward();
+  };
+  for (int64_t i = 0; i < run.warmup; ++i) pass();  // on a GPU: cuDNN's search and its workspace
+  if (!run.device.is_cpu()) reset_peak_memory(run.device);
+  double seconds = median_seconds(pass, run.steps, 0, run.device);
 
-  const double peak = peak_rss_mib();
+  const PeakMemory peak = peak_memory(run.device);
   const int64_t pool_side = nn::landmark_pool_side(landmarks);
   const int64_t m = kind == "soft"        ? (side / ratio) * (side / ratio)
                     : kind == "soft-pool" ? std::min(side, pool_side) * std::min(side, pool_side)
@@ -96,17 +101,20 @@ void attention(const Args& args, const RunOptions& run, std::ostream& out) {
   if (m) line.add("landmarks", m);
   if (kind == "linformer") line.add("k", std::min(linformer_k, tokens));
   if (kind == "performer") line.add("features", features);
+  line.add("device", run.device.str()).add("precision", run.bf16 ? "bf16" : "fp32");
   line.add("threads", run.threads).add("steps", run.steps).add("warmup", run.warmup);
   line.add("fwd_bwd_ms", fixed(seconds * 1e3, 3));
-  line.add("peak_rss_mib", fixed(peak, 1));
+  line.add(peak.key, fixed(peak.mib, 1));
   out << line.str() << "\n\n";
   out << (kind == "softmax" ? "softmax block (SoftmaxBlock)" : kind + " block (SoftEncoderLayer)") << ", " << tokens
       << " tokens (" << side << "x" << side << "), dim " << dim << ", " << heads << " heads";
   if (kind == "soft") out << ", ratio " << ratio;
   if (m) out << " (" << m << " landmarks)";
-  out << ", " << run.threads << " threads: median of " << run.steps << " after " << run.warmup << " warm-up\n"
+  out << ", " << (run.device.is_cpu() ? std::to_string(run.threads) + " threads" : run.device.str())
+      << ": median of " << run.steps << " after " << run.warmup << " warm-up\n"
       << std::left << "  " << std::setw(18) << "forward+backward" << fixed(seconds * 1e3, 3) << " ms\n"
-      << "  " << std::setw(18) << "peak RSS" << fixed(peak, 1) << " MiB\n";
+      << "  " << std::setw(18) << (run.device.is_cpu() ? "peak RSS" : "peak memory") << fixed(peak.mib, 1)
+      << " MiB\n";
 }
 
 }  // namespace soft::tools::bench

@@ -1,10 +1,10 @@
 // soft bench attn --sweep: `soft bench attn` at every token count, each in a fresh child process of
-// the soft binary (so each peak RSS belongs to one size), SOFT against softmax (--kind K: one kind,
+// the soft binary (so each peak belongs to one size), SOFT against softmax (--kind K: one kind,
 // --kind all: every kind of the attention zoo); softmax only while
 // its attention matrix (heads x N x N float32) stays within a cap. Prints the children's result
 // lines and a table; with --out DIR also writes DIR/attn_sweep.txt and DIR/attn_sweep.svg (time
 // and peak memory against tokens). --with FILE adds the attn result lines of another run (e.g.
-// bench/torch_soft_cpu.py) to the table and the plot; --cold-from N times sizes >= N tokens without
+// bench/torch_soft.py) to the table and the plot; --cold-from N times sizes >= N tokens without
 // a warm-up pass.
 #include <cstdint>
 #include <filesystem>
@@ -49,14 +49,14 @@ Row row_of(const std::map<std::string, std::string>& fields, const std::string& 
     }
     return 0.0;
   };
-  return {field("impl"), field("attention"), static_cast<int64_t>(number("tokens")), number("fwd_bwd_ms"),
-          number("peak_rss_mib"), ""};
+  const double peak = fields.count("peak_device_mib") ? number("peak_device_mib") : number("peak_rss_mib");
+  return {field("impl"), field("attention"), static_cast<int64_t>(number("tokens")), number("fwd_bwd_ms"), peak, ""};
 }
 
 std::string table(const std::vector<Row>& rows) {
   std::ostringstream s;
   s << std::left << std::setw(9) << "tokens" << std::setw(20) << "block" << std::right << std::setw(16)
-    << "fwd+bwd ms" << std::setw(16) << "peak RSS MiB" << "\n";
+    << "fwd+bwd ms" << std::setw(16) << "peak MiB" << "\n";
   for (const Row& r : rows) {
     s << std::left << std::setw(9) << r.tokens << std::setw(20) << series_label(r.attention, r.impl) << std::right;
     if (r.note.empty()) s << std::setw(16) << fixed(r.ms, 2) << std::setw(16) << fixed(r.peak_mib, 1) << "\n";
@@ -65,9 +65,9 @@ std::string table(const std::vector<Row>& rows) {
   return s.str();
 }
 
-std::string plot(const std::vector<Row>& rows, const std::string& title_suffix) {
+std::string plot(const std::vector<Row>& rows, const std::string& memory_title, const std::string& title_suffix) {
   Plot time{"forward + backward time" + title_suffix, {"tokens", true}, {"ms", true}, {}};
-  Plot memory{"peak resident memory" + title_suffix, {"tokens", true}, {"MiB", true}, {}};
+  Plot memory{memory_title + title_suffix, {"tokens", true}, {"MiB", true}, {}};
   for (const Row& r : rows) {
     if (!r.note.empty()) continue;
     std::string label = series_label(r.attention, r.impl);
@@ -101,7 +101,7 @@ void attention_sweep(const Args& args, const RunOptions& run, std::ostream& out)
 
   // What every child gets besides --tokens, --kind and --warmup.
   std::vector<std::string> common = {"--steps", std::to_string(run.steps), "--threads", std::to_string(run.threads)};
-  for (const char* name : {"dim", "heads", "ratio", "landmarks", "linformer-k", "features"})
+  for (const char* name : {"dim", "heads", "ratio", "landmarks", "linformer-k", "features", "device", "precision"})
     if (args.has(name)) common.insert(common.end(), {std::string("--") + name, args.get(name)});
 
   out << "softmax runs while its attention matrix (heads x N x N float32) is at most " << cap_mib << " MiB\n";
@@ -152,10 +152,12 @@ void attention_sweep(const Args& args, const RunOptions& run, std::ostream& out)
   if (args.has("out")) {
     std::filesystem::path dir = args.get("out");
     std::filesystem::create_directories(dir);
-    std::string suffix = ", " + std::to_string(run.threads) + (run.threads == 1 ? " thread" : " threads");
+    std::string suffix = run.device.is_cpu()
+                             ? ", " + std::to_string(run.threads) + (run.threads == 1 ? " thread" : " threads")
+                             : ", " + run.device.str() + (run.bf16 ? " bf16" : "");
     std::ofstream(dir / "attn_sweep.txt") << result_lines << "\n" << text;
     std::ofstream svg(dir / "attn_sweep.svg");
-    svg << plot(rows, suffix);
+    svg << plot(rows, run.device.is_cpu() ? "peak resident memory" : "peak device memory", suffix);
     SOFT_CHECK(svg.good(), "bench attn --sweep: cannot write ", (dir / "attn_sweep.svg").string());
     out << "\nwrote " << (dir / "attn_sweep.txt").string() << " and " << (dir / "attn_sweep.svg").string() << "\n";
   }

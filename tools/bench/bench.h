@@ -3,7 +3,7 @@
 // what they share: median timing, peak resident memory, the thread count, the result lines.
 //
 // Every measurement is printed as one result line, "result KIND key=value key=value ..." with no
-// spaces inside a value (bench/torch_soft_cpu.py prints the same lines for PyTorch, so a script
+// spaces inside a value (bench/torch_soft.py prints the same lines for PyTorch, so a script
 // can pair them), followed by a table for people.
 #include <cstdint>
 #include <functional>
@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/device.h"
 #include "tools/args.h"
 
 namespace soft::tools::bench {
@@ -20,6 +21,8 @@ struct RunOptions {
   int64_t steps = 3;   // timed repetitions; the median is reported
   int64_t warmup = 1;  // untimed repetitions before them
   int64_t threads = 1;
+  Device device = Device::cpu();  // where train and attn run (--device)
+  bool bf16 = false;              // --precision bf16: under AutocastBf16 (ops/autocast.h; CUDA only)
 };
 
 // soft bench train: training steps of a model on synthetic data (tools/bench/train_bench.cpp).
@@ -38,10 +41,19 @@ void gemm(const Args& args, const RunOptions& run, std::ostream& out);
 // run.threads workers (tools/bench/data_bench.cpp).
 void data(const Args& args, const RunOptions& run, std::ostream& out);
 
-// Median wall-clock seconds of `steps` calls of `fn` after `warmup` untimed calls.
-double median_seconds(const std::function<void()>& fn, int64_t steps, int64_t warmup);
+// Median wall-clock seconds of `steps` calls of `fn` after `warmup` untimed calls; each call ends
+// when `device` has finished the work it queued.
+double median_seconds(const std::function<void()>& fn, int64_t steps, int64_t warmup, Device device = Device::cpu());
 // Peak resident set size of this process so far in MiB (VmHWM; getrusage where that is missing).
 double peak_rss_mib();
+// The peak memory of a measurement on `device`, as a result field: on the CPU the process's peak
+// resident set (peak_rss_mib=), on a GPU the most its tensors held since the last
+// reset_peak_memory (peak_device_mib=; what torch.cuda.max_memory_allocated counts).
+struct PeakMemory {
+  std::string key;  // peak_rss_mib or peak_device_mib
+  double mib = 0;
+};
+PeakMemory peak_memory(Device device);
 // "1024,4096" -> {1024, 4096}; each in [min, max], else a UsageError naming the flag.
 std::vector<int64_t> int_list(const Args& args, const std::string& name, int64_t min, int64_t max);
 // v with `decimals` digits after the point ("12.50").

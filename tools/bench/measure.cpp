@@ -8,17 +8,20 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/storage.h"
 #include "tools/bench/bench.h"
 
 namespace soft::tools::bench {
 
-double median_seconds(const std::function<void()>& fn, int64_t steps, int64_t warmup) {
+double median_seconds(const std::function<void()>& fn, int64_t steps, int64_t warmup, Device device) {
   SOFT_CHECK(steps > 0, "bench: steps must be positive, got ", steps);
   for (int64_t i = 0; i < warmup; ++i) fn();
+  device_synchronize(device);
   std::vector<double> times;
   for (int64_t i = 0; i < steps; ++i) {
     auto start = std::chrono::steady_clock::now();
     fn();
+    device_synchronize(device);
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   std::sort(times.begin(), times.end());
@@ -37,6 +40,11 @@ double peak_rss_mib() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<double>(usage.ru_maxrss) / 1024.0;  // KiB on Linux
+}
+
+PeakMemory peak_memory(Device device) {
+  if (device.is_cpu()) return {"peak_rss_mib", peak_rss_mib()};
+  return {"peak_device_mib", static_cast<double>(memory_stats(device).peak) / (1024.0 * 1024.0)};
 }
 
 std::vector<int64_t> int_list(const Args& args, const std::string& name, int64_t min, int64_t max) {

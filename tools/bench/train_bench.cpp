@@ -1,12 +1,14 @@
 // soft bench train: median time of one training step (forward, cross-entropy with label smoothing
 // 0.1, backward, AdamW step) of a model on a fixed synthetic batch, in training mode (dropout and
-// drop path as the config says).
+// drop path as the config says). On a GPU (--device cuda) the batch lives there and each step ends
+// when the device has finished it; --precision bf16 runs forward and backward under AutocastBf16.
 #include <iomanip>
 #include <ostream>
 
 #include "models/info.h"
 #include "models/soft.h"
 #include "nn/optim/optimizer.h"
+#include "ops/autocast.h"
 #include "tools/bench/bench.h"
 
 namespace soft::tools::bench {
@@ -23,47 +25,56 @@ void train(const Args& args, const RunOptions& run, std::ostream& out) {
   const int64_t macs_per_image = models::describe_model(config, img, img).macs.total();
 
   models::SoftModel model(config);
+  model.to(run.device);
   model.train();
   nn::optim::AdamW optimizer(nn::optim::param_groups(model, 0.05), 1e-3);
   Generator gen(0);
-  Tensor images = normal({batch, config.in_chans, img, img}, 0.0, 1.0, gen);  // [B, C, H, W]
+  Tensor images = to_device(normal({batch, config.in_chans, img, img}, 0.0, 1.0, gen), run.device);  // [B, C, H, W]
   std::vector<double> label_values;
   for (int64_t i = 0; i < batch; ++i) label_values.push_back(static_cast<double>(i % config.num_classes));
-  Tensor labels = Tensor::from_vector(label_values, {batch}, DType::Int64);  // [B]
+  Tensor labels = to_device(Tensor::from_vector(label_values, {batch}, DType::Int64), run.device);  // [B]
 
-  double seconds = median_seconds(
-      [&] {
-        optimizer.zero_grad();
-        Tensor loss = cross_entropy(model.forward(images), labels, 0.1);
-        loss.backward();
-        optimizer.step();
-      },
-      run.steps, run.warmup);
+  auto step = [&] {
+    optimizer.zero_grad();
+    {
+      AutocastBf16 autocast(run.bf16);  // over forward and backward, as ops/autocast.h says
+      Tensor loss = cross_entropy(model.forward(images), labels, 0.1);
+      loss.backward();
+    }
+    optimizer.step();
+  };
+  for (int64_t i = 0; i < run.warmup; ++i) step();  // first steps: cuDNN's search, the caches fill
+  if (!run.device.is_cpu()) reset_peak_memory(run.device);
+  double seconds = median_seconds(step, run.steps, 0, run.device);
 
   const double images_per_s = static_cast<double>(batch) / seconds;
   const double gflop_per_s = 3.0 * 2.0 * static_cast<double>(macs_per_image * batch) / seconds / 1e9;
-  const double peak = peak_rss_mib();
+  const PeakMemory peak = peak_memory(run.device);
+  const std::string precision = run.bf16 ? "bf16" : "fp32";
   out << ResultLine("train")
              .add("impl", "soft")
              .add("model", config.name)
              .add("img", img)
              .add("batch", batch)
+             .add("device", run.device.str())
+             .add("precision", precision)
              .add("threads", run.threads)
              .add("steps", run.steps)
              .add("warmup", run.warmup)
              .add("step_ms", fixed(seconds * 1e3, 2))
              .add("images_per_s", fixed(images_per_s, 2))
              .add("gflop_per_s", fixed(gflop_per_s, 2))
-             .add("peak_rss_mib", fixed(peak, 1))
+             .add(peak.key, fixed(peak.mib, 1))
              .str()
       << "\n\n";
-  out << config.name << " training step, " << img << "x" << img << " images, batch " << batch << ", " << run.threads
-      << " threads: median of " << run.steps << " steps after " << run.warmup << " warm-up\n"
+  out << config.name << " training step, " << img << "x" << img << " images, batch " << batch << ", "
+      << (run.device.is_cpu() ? std::to_string(run.threads) + " threads" : run.device.str() + " " + precision)
+      << ": median of " << run.steps << " steps after " << run.warmup << " warm-up\n"
       << std::left << "  " << std::setw(12) << "step time" << fixed(seconds * 1e3, 2) << " ms\n"
       << "  " << std::setw(12) << "images/s" << fixed(images_per_s, 2) << "\n"
       << "  " << std::setw(12) << "GFLOP/s" << fixed(gflop_per_s, 2) << "  (3 x forward MACs x 2 / step time; "
       << fixed(static_cast<double>(macs_per_image) / 1e9, 3) << " GMAC forward per image)\n"
-      << "  " << std::setw(12) << "peak RSS" << fixed(peak, 1) << " MiB\n";
+      << "  " << std::setw(12) << (run.device.is_cpu() ? "peak RSS" : "peak memory") << fixed(peak.mib, 1) << " MiB\n";
 }
 
 }  // namespace soft::tools::bench

@@ -1,22 +1,26 @@
 #!/usr/bin/python3
-"""PyTorch side of the CPU benchmarks: the measurements of `soft bench` (tools/bench/) done with
-Debian's PyTorch on the same models (our PyTorch script of the model, tests/golden/soft_reference.py,
-built from the same configs/models/*.json), printed as the same result lines with impl=torch:
+"""PyTorch side of the benchmarks: the measurements of `soft bench` (tools/bench/) done with
+PyTorch on the same models (our PyTorch script of the model, tests/golden/soft_reference.py,
+built from the same configs/models/*.json), printed as the same result lines with impl=torch
+(impl=torch-compile for a torch.compile'd model):
 
-    result train impl=torch model=soft_tiny img=224 batch=8 threads=2 steps=3 warmup=1 step_ms=... ...
+    result train impl=torch model=soft_tiny img=224 batch=8 device=cpu precision=fp32 ... step_ms=... ...
     result attn impl=torch attention=soft module=block tokens=65536 ... fwd_bwd_ms=... peak_rss_mib=...
     result gemm impl=torch n=1024 threads=2 steps=5 warmup=1 ms=... gflop_per_s=...
 
-    /usr/bin/python3 bench/torch_soft_cpu.py train --model soft_tiny --img 224 --batch 8 --threads 2
-    /usr/bin/python3 bench/torch_soft_cpu.py attn --tokens 65536 --dim 64 --heads 2 --ratio 8
-    /usr/bin/python3 bench/torch_soft_cpu.py attn --sweep --tokens 1024,4096,16384,65536
-    /usr/bin/python3 bench/torch_soft_cpu.py gemm --sizes 1024
+    /usr/bin/python3 bench/torch_soft.py train --model soft_tiny --img 224 --batch 8 --threads 2
+    /usr/bin/python3 bench/torch_soft.py attn --tokens 65536 --dim 64 --heads 2 --ratio 8
+    /usr/bin/python3 bench/torch_soft.py attn --sweep --tokens 1024,4096,16384,65536
+    /usr/bin/python3 bench/torch_soft.py gemm --sizes 1024
+    python3 bench/torch_soft.py train --model soft_tiny --batch 128 --device cuda --precision bf16 [--compile]
 
-Debian builds torch with BLAS_INFO=generic: matrix products go through whatever libblas.so.3 the
-system's alternatives point at: the slow reference BLAS unless OpenBLAS is installed
-(apt-get install libopenblas0). The first line of output ("# torch ...") says which one is
-loaded. OPENBLAS_NUM_THREADS and OMP_NUM_THREADS are set to --threads before torch is imported,
-and OMP_WAIT_POLICY to passive unless set (see below).
+On the CPU, Debian builds torch with BLAS_INFO=generic: matrix products go through whatever
+libblas.so.3 the system's alternatives point at: the slow reference BLAS unless OpenBLAS is
+installed (apt-get install libopenblas0). The first line of output ("# torch ...") says which one
+is loaded. OPENBLAS_NUM_THREADS and OMP_NUM_THREADS are set to --threads before torch is imported,
+and OMP_WAIT_POLICY to passive unless set (see below). On a GPU (--device cuda) TF32 is off for
+products and convolutions, as in soft.cpp; each repetition ends with torch.cuda.synchronize(), and
+the peak is torch.cuda.max_memory_allocated() over the timed repetitions (peak_device_mib=).
 """
 import argparse
 import json
@@ -37,12 +41,16 @@ def parse_args():
     common.add_argument("--steps", type=int, default=None, help="timed repetitions (default 3; gemm 5)")
     common.add_argument("--warmup", type=int, default=1)
     common.add_argument("--threads", type=int, default=os.cpu_count())
+    common.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    common.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="bf16: torch.autocast (--device cuda)")
     train = sub.add_parser("train", parents=[common])
     train.add_argument("--model", required=True, help="a configs/models name or a JSON config path")
     train.add_argument("--img", type=int, default=None, help="default: the config's img_size")
     train.add_argument("--batch", type=int, required=True)
     train.add_argument("--macs", type=int, default=None,
                        help="forward MACs per image (soft info --json: macs.total) for GFLOP/s")
+    train.add_argument("--compile", action="store_true", help="torch.compile the model (default mode)")
     attn = sub.add_parser("attn", parents=[common])
     attn.add_argument("--tokens", default=None, help="N (a square grid); with --sweep a list")
     attn.add_argument("--dim", type=int, default=64)
@@ -59,6 +67,10 @@ def parse_args():
         args.steps = 5 if args.benchmark == "gemm" else 3
     if args.benchmark == "attn" and not args.sweep and args.tokens is None:
         parser.error("attn: --tokens is required without --sweep")
+    if args.precision == "bf16" and args.device == "cpu":
+        parser.error("--precision bf16 needs --device cuda")
+    if args.benchmark == "gemm" and args.device != "cpu":
+        parser.error("gemm: the CPU only")
     return args
 
 
@@ -92,6 +104,11 @@ def blas_library():
     return ", ".join(sorted(os.path.realpath(p) for p in paths)) or "none found"
 
 
+def describe_device():
+    name = torch.cuda.get_device_name() if torch.cuda.is_available() else "none (torch.cuda.is_available() is False)"
+    return f"# torch {torch.__version__}, CUDA device: {name}, TF32 off"
+
+
 def describe_blas():
     lib = blas_library()
     kind = "OpenBLAS" if "openblas" in lib.lower() else "MKL" if "mkl" in lib.lower() else \
@@ -108,11 +125,29 @@ def reference_config(name_or_path):
         cfg = dict(CONFIG_DEFAULTS, **json.load(f))
     ref.STEM_WIDTH = cfg.pop("stem_width", 32)  # read by PatchEmbed when the model is built
     if cfg.pop("soft_norm", False):
-        sys.exit(f"torch_soft_cpu.py: {path}: SOFT-Norm is not in soft_reference.py")
+        sys.exit(f"torch_soft.py: {path}: SOFT-Norm is not in soft_reference.py")
     grids = cfg.pop("pos_embed_grids", None)
     if grids is not None and grids != [g[0] for g in ref.stage_grids(cfg)]:
-        sys.exit(f"torch_soft_cpu.py: {path}: pos_embed_grids other than the img_size grids are not supported")
+        sys.exit(f"torch_soft.py: {path}: pos_embed_grids other than the img_size grids are not supported")
     return ref.validate_config(cfg)
+
+
+def synchronize():
+    if ARGS.device == "cuda":
+        torch.cuda.synchronize()
+
+
+def start_peak():
+    """After the warm-up: on a GPU the peak counts the timed repetitions only (as soft bench)."""
+    if ARGS.device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_field():
+    if ARGS.device == "cuda":
+        return {"peak_device_mib": f"{torch.cuda.max_memory_allocated() / 2**20:.1f}"}
+    return {"peak_rss_mib": f"{peak_rss_mib():.1f}"}
 
 
 def peak_rss_mib():
@@ -126,10 +161,12 @@ def peak_rss_mib():
 def median_seconds(fn, steps, warmup):
     for _ in range(warmup):
         fn()
+    start_peak()
     times = []
     for _ in range(steps):
         start = time.perf_counter()
         fn()
+        synchronize()
         times.append(time.perf_counter() - start)
     times.sort()
     mid = len(times) // 2
@@ -144,35 +181,38 @@ def bench_train(args):
     cfg = reference_config(args.model)
     img = args.img or cfg["img_size"]
     torch.manual_seed(0)
-    model = ref.SoftVisionTransformer(cfg).train()
+    device = torch.device(args.device)
+    model = ref.SoftVisionTransformer(cfg).to(device).train()
     decay = [p for n, p in model.named_parameters() if p.ndim > 1 and not n.endswith(".bias") and n != "cls_token"]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim > 1 and not n.endswith(".bias")
                                                                  and n != "cls_token")]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=1e-3)
-    images = torch.randn(args.batch, cfg["in_chans"], img, img)    # [B, C, H, W]
-    labels = torch.arange(args.batch) % cfg["num_classes"]          # [B]
+    images = torch.randn(args.batch, cfg["in_chans"], img, img, device=device)    # [B, C, H, W]
+    labels = torch.arange(args.batch, device=device) % cfg["num_classes"]          # [B]
+    forward = torch.compile(model) if args.compile else model
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(images), labels, label_smoothing=0.1)
+        with torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            loss = F.cross_entropy(forward(images), labels, label_smoothing=0.1)
         loss.backward()
         optimizer.step()
 
     seconds = median_seconds(step, args.steps, args.warmup)
-    fields = dict(impl="torch", model=cfg["name"], img=img, batch=args.batch, threads=args.threads,
-                  steps=args.steps, warmup=args.warmup, step_ms=f"{seconds * 1e3:.2f}",
-                  images_per_s=f"{args.batch / seconds:.2f}")
+    fields = dict(impl="torch-compile" if args.compile else "torch", model=cfg["name"], img=img, batch=args.batch,
+                  device=args.device, precision=args.precision, threads=args.threads, steps=args.steps,
+                  warmup=args.warmup, step_ms=f"{seconds * 1e3:.2f}", images_per_s=f"{args.batch / seconds:.2f}")
     if args.macs:
         fields["gflop_per_s"] = f"{3 * 2 * args.macs * args.batch / seconds / 1e9:.2f}"
-    fields["peak_rss_mib"] = f"{peak_rss_mib():.1f}"
+    fields.update(peak_field())
     print(result_line("train", **fields))
 
 
 def bench_attn_one(args, tokens, kind):
     side = round(tokens ** 0.5)
     if side * side != tokens:
-        sys.exit(f"torch_soft_cpu.py: --tokens {tokens} is not a square grid")
+        sys.exit(f"torch_soft.py: --tokens {tokens} is not a square grid")
     torch.manual_seed(0)
     if kind == "soft":
         block = ref.SoftTransformer(args.dim, args.heads, args.ratio, ATTN_LOCAL_KERNEL, 20, "journal", 0.0)
@@ -180,20 +220,23 @@ def bench_attn_one(args, tokens, kind):
     else:
         block = ref.Block(args.dim, args.heads, 4, 0.0, 0.0)
         forward = block
-    x = torch.empty(1, tokens, args.dim).uniform_(-1, 1).requires_grad_()   # [1, N, C]
-    probe = torch.empty(1, tokens, args.dim).uniform_(-1, 1)                # [1, N, C]
+    device = torch.device(args.device)
+    block.to(device)
+    x = torch.empty(1, tokens, args.dim, device=device).uniform_(-1, 1).requires_grad_()   # [1, N, C]
+    probe = torch.empty(1, tokens, args.dim, device=device).uniform_(-1, 1)                # [1, N, C]
 
     def step():
         block.zero_grad(set_to_none=True)
         x.grad = None
-        (forward(x) * probe).sum().backward()
+        with torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            (forward(x) * probe).sum().backward()
 
     seconds = median_seconds(step, args.steps, args.warmup)
     fields = dict(impl="torch", attention=kind, module="block", tokens=tokens, dim=args.dim, heads=args.heads)
     if kind == "soft":
         fields.update(ratio=args.ratio, landmarks=(side // args.ratio) ** 2)
-    fields.update(threads=args.threads, steps=args.steps, warmup=args.warmup, fwd_bwd_ms=f"{seconds * 1e3:.3f}",
-                  peak_rss_mib=f"{peak_rss_mib():.1f}")
+    fields.update(device=args.device, precision=args.precision, threads=args.threads, steps=args.steps,
+                  warmup=args.warmup, fwd_bwd_ms=f"{seconds * 1e3:.3f}", **peak_field())
     print(result_line("attn", **fields))
 
 
@@ -209,7 +252,8 @@ def bench_attn_sweep(args):
                 continue
             child = [sys.executable, os.path.abspath(__file__), "attn", "--tokens", str(n), "--kind", kind,
                      "--dim", str(args.dim), "--heads", str(args.heads), "--ratio", str(args.ratio),
-                     "--steps", str(args.steps), "--threads", str(args.threads),
+                     "--steps", str(args.steps), "--threads", str(args.threads), "--device", args.device,
+                     "--precision", args.precision,
                      "--warmup", str(0 if args.cold_from and n >= args.cold_from else args.warmup)]
             done = subprocess.run(child, stdout=subprocess.PIPE, text=True)
             lines = [line for line in done.stdout.splitlines() if line.startswith("result attn ")]
@@ -230,7 +274,12 @@ def bench_gemm(args):
 def main(args):
     torch.set_num_threads(args.threads)
     torch.set_grad_enabled(True)
-    print(describe_blas(), flush=True)
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("torch_soft.py: --device cuda: no CUDA device")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    print(describe_device() if args.device == "cuda" else describe_blas(), flush=True)
     if args.benchmark == "train":
         bench_train(args)
     elif args.benchmark == "attn" and args.sweep:
