@@ -5,8 +5,9 @@
 // transpose of row-major (row stride 1) goes in as it is, with the matching op flag; any other
 // layout is made contiguous first. float32 runs with CUBLAS_COMPUTE_32F (no TF32, so results
 // agree with the CPU kernel to float32 rounding), float64 with CUBLAS_COMPUTE_64F. Under
-// AutocastBf16 (ops/autocast.h) float32 operands are rounded to bfloat16 first and multiplied on
-// the tensor cores, accumulating and writing float32.
+// AutocastBf16 (ops/autocast.h) float32 products run with CUBLAS_COMPUTE_32F_FAST_16BF: cuBLAS
+// rounds the float32 operands to bfloat16 as it loads them and multiplies on the tensor cores,
+// accumulating and writing float32, so no conversion pass over the operands runs before it.
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -62,16 +63,15 @@ int to_int(int64_t v, const char* op) {
 }
 
 // C[i] [M, N] (row-major, ldc = N, items M * N apart) = A[i] [M, K] @ B[i] [K, N] + beta C[i] for
-// `count` items, A[i] and B[i] at sa * i and sb * i elements past A and B. beta is 0 or 1.
-// A and B hold `operands` (bfloat16 under autocast, else C's dtype).
-void gemm_batched(int device, DType dtype, DType operands, int64_t M, int64_t N, int64_t K, BlasMatrix A, int64_t sa,
+// `count` items, A[i] and B[i] at sa * i and sb * i elements past A and B, all of `dtype`. beta is
+// 0 or 1. bf16: float32 operands multiplied in bfloat16 (use_bf16).
+void gemm_batched(int device, DType dtype, bool bf16, int64_t M, int64_t N, int64_t K, BlasMatrix A, int64_t sa,
                   BlasMatrix B, int64_t sb, double beta, void* C, int64_t count, const char* opname) {
   if (M == 0 || N == 0 || count == 0) return;
-  size_t elem = dtype_size(dtype), in_elem = dtype_size(operands);
+  size_t elem = dtype_size(dtype);
   bool f32 = dtype == DType::Float32;
   cudaDataType type = f32 ? CUDA_R_32F : CUDA_R_64F;
-  cudaDataType in_type = operands == DType::BFloat16 ? CUDA_R_16BF : type;
-  cublasComputeType_t compute = f32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_64F;
+  cublasComputeType_t compute = !f32 ? CUBLAS_COMPUTE_64F : bf16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F;
   float alpha_f = 1.0f, beta_f = static_cast<float>(beta);
   double alpha_d = 1.0, beta_d = beta;
   const void* alpha_p = f32 ? static_cast<const void*>(&alpha_f) : &alpha_d;
@@ -83,8 +83,8 @@ void gemm_batched(int device, DType dtype, DType operands, int64_t M, int64_t N,
   for (int64_t i0 = 0; i0 < count; i0 += kMaxBatchPerCall) {
     int batch = static_cast<int>(std::min(kMaxBatchPerCall, count - i0));
     SOFT_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-        handle, B.op, A.op, m, n, k, alpha_p, B.data + i0 * sb * in_elem, in_type, lda, sb, A.data + i0 * sa * in_elem,
-        in_type, ldb, sa, beta_p, static_cast<char*>(C) + i0 * M * N * elem, type, m, M * N, batch, compute,
+        handle, B.op, A.op, m, n, k, alpha_p, B.data + i0 * sb * elem, type, lda, sb, A.data + i0 * sa * elem, type,
+        ldb, sa, beta_p, static_cast<char*>(C) + i0 * M * N * elem, type, m, M * N, batch, compute,
         CUBLAS_GEMM_DEFAULT));
   }
 }
@@ -96,8 +96,8 @@ Shape batch_of(const Tensor& x) { return Shape(x.shape().begin(), x.shape().end(
 // single stride (0 where broadcast): one strided-batched call per index of the remaining outer dims.
 void cuda_matmul(const Tensor& a_in, const Tensor& b_in, Tensor& out) {
   dispatch_float(out.dtype(), "matmul", [](auto) {});  // float32 or float64, else an error naming the op
-  bool bf16 = use_bf16(out.dtype());
-  Tensor a = bf16 ? to_bf16(a_in) : a_in, b = bf16 ? to_bf16(b_in) : b_in;
+  const bool bf16 = use_bf16(out.dtype());
+  Tensor a = a_in, b = b_in;
   int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
   int device = out.device().index;
   if (out.numel() == 0) return;
@@ -140,18 +140,18 @@ void cuda_matmul(const Tensor& a_in, const Tensor& b_in, Tensor& out) {
       inner *= size[outer_dims];
     }
   }
-  size_t elem = dtype_size(out.dtype()), in_elem = dtype_size(a.dtype());
+  size_t elem = dtype_size(out.dtype());
   if (outer_dims == 0 && step_b == 0 && A.op == CUBLAS_OP_N && (inner == 1 || step_a == M * A.ld)) {
     // [batch, M, K] @ [K, N] with a's rows evenly spaced: one gemm over batch * M rows.
-    gemm_batched(device, out.dtype(), a.dtype(), inner * M, N, K, A, 0, B, 0, 0.0, out.raw_data(), 1, "matmul");
+    gemm_batched(device, out.dtype(), bf16, inner * M, N, K, A, 0, B, 0, 0.0, out.raw_data(), 1, "matmul");
     return;
   }
   int64_t outer = numel_of(Shape(size.begin(), size.begin() + outer_dims));
   Shape idx(outer_dims, 0);
   int64_t off_a = 0, off_b = 0;
   for (int64_t o = 0; o < outer; ++o) {
-    BlasMatrix Ao{A.data + off_a * in_elem, A.op, A.ld}, Bo{B.data + off_b * in_elem, B.op, B.ld};
-    gemm_batched(device, out.dtype(), a.dtype(), M, N, K, Ao, step_a, Bo, step_b, 0.0,
+    BlasMatrix Ao{A.data + off_a * elem, A.op, A.ld}, Bo{B.data + off_b * elem, B.op, B.ld};
+    gemm_batched(device, out.dtype(), bf16, M, N, K, Ao, step_a, Bo, step_b, 0.0,
                  static_cast<char*>(out.raw_data()) + o * inner * M * N * elem, inner, "matmul");
     for (int64_t d = outer_dims - 1; d >= 0; --d) {  // odometer step over the outer dims
       if (++idx[d] < size[d]) {
@@ -180,9 +180,8 @@ void cuda_linear(const Tensor& x_in, int64_t x_rs, const Tensor& w_in, const Ten
   int64_t in = w_in.size(1), out = w_in.size(0), rows = out > 0 ? y.numel() / out : 0;
   int device = y.device().index;
   if (rows == 0 || out == 0) return;
-  bool bf16 = use_bf16(y.dtype());
-  Tensor x = bf16 ? to_bf16(x_in) : x_in, w = bf16 ? to_bf16(w_in) : w_in;
-  if (bf16) x_rs = in;  // the copy is contiguous and x's leading dims fold
+  const bool bf16 = use_bf16(y.dtype());
+  Tensor x = x_in, w = w_in;
   BlasMatrix X{nullptr, CUBLAS_OP_N, 0}, Wt{nullptr, CUBLAS_OP_N, 0};
   if (!blas_layout(rows, in, x_rs, x.strides().back(), X.op, X.ld)) {
     x = x.contiguous();  // x's leading dims fold, so the copy's rows are `in` apart
@@ -206,7 +205,7 @@ void cuda_linear(const Tensor& x_in, int64_t x_rs, const Tensor& w_in, const Ten
     zero_fill(y);
   }
   if (in > 0)
-    gemm_batched(device, y.dtype(), x.dtype(), rows, out, in, X, 0, Wt, 0, bias.defined() ? 1.0 : 0.0, y.raw_data(),
+    gemm_batched(device, y.dtype(), bf16, rows, out, in, X, 0, Wt, 0, bias.defined() ? 1.0 : 0.0, y.raw_data(),
                  1, "linear");
 }
 
