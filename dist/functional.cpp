@@ -23,12 +23,13 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
   Shape reduced{0}, per_channel(static_cast<size_t>(x.dim()), 1);  // dims summed; [1, C, 1, ...]
   for (int64_t d = 2; d < x.dim(); ++d) reduced.push_back(d);
   per_channel[1] = C;
-  Tensor count = full({1}, static_cast<double>(x.numel() / C), DType::Float64, x.device());  // B * H * W here
-  comm.all_reduce_sum_(count);
-  const double n = count.item();
+  // Two passes, as batch_norm: the mean, then the squared deviations from it. The first
+  // all-reduce carries the value count per channel with the sums: [C + 1].
+  Tensor count = full({1}, static_cast<double>(x.numel() / C), x.dtype(), x.device());  // B * H * W here
+  Tensor sums = all_reduce_sum(cat({sum(x, reduced), count}, 0), comm);
+  const double n = slice(sums, 0, C, C + 1).item();
   SOFT_CHECK(n > 1, "sync_batch_norm: ", n, " values per channel over all ranks; training needs more than one");
-  // Two passes, as batch_norm: the mean, then the squared deviations from it.
-  Tensor mean = all_reduce_sum(sum(x, reduced), comm) / n;  // [C]
+  Tensor mean = slice(sums, 0, 0, C) / n;  // [C]
   Tensor centred = x - reshape(mean, per_channel);
   Tensor var = all_reduce_sum(sum(centred * centred, reduced), comm) / n;  // [C], biased
   Tensor y = centred * reshape(rsqrt(var + eps), per_channel);
