@@ -83,6 +83,19 @@ step "profile: soft_tiny step kernels" 120 sh -c "SOFT_PROFILE_KERNELS=shapes $S
 SWEEP="attn --sweep --device cuda --tokens 1024,4096,16384,65536 --steps 5 --warmup 1"
 step "bench: soft.cpp attention sweep" 150 sh -c "$SOFT bench $SWEEP --out $BUILD/attn-sweep | tee -a $bench"
 step "bench: torch attention sweep" 150 sh -c "python3 bench/torch_soft.py $SWEEP | tee -a $bench"
+# bf16 against fp32 on a real recipe (Fashion-MNIST, soft_fmnist_s): the loss gap and both top-1s,
+# curves in $BUILD/bf16-vs-fp32/bf16_vs_fp32.svg. The data: Debian's dataset-fashion-mnist, or
+# the idx files carried in DIR/fashion-mnist with --prebuilt DIR.
+fmnist=""
+for d in "${PREBUILT:-/nonexistent}/fashion-mnist" /usr/share/datasets/fashion-mnist; do
+  [ -f "$d/train-images-idx3-ubyte.gz" ] && fmnist=$d && break
+done
+if [ -n "$fmnist" ]; then
+  step "bf16 vs fp32: Fashion-MNIST" 300 bash scripts/bf16-vs-fp32.sh --soft "$SOFT" --data "$fmnist" \
+    --epochs $([ $QUICK = 1 ] && echo 1 || echo 2) --out $BUILD/bf16-vs-fp32
+else
+  summary+=("bf16 vs fp32: Fashion-MNIST           SKIP (no fashion-mnist: carry it in DIR/fashion-mnist)")
+fi
 # Data parallelism on the GPU (docs/DISTRIBUTED.md): the NCCL path with one rank against no data
 # parallelism, when the machine has mpirun and the binary was built with MPI.
 if command -v mpirun >/dev/null && ldd "$SOFT" 2>/dev/null | grep -q libmpi; then

@@ -59,8 +59,11 @@ const std::vector<Command>& commands() {
       {"eval", "test top-1 / top-5 of a run's checkpoint or of weights", eval_parser, eval_command},
       {"predict", "classify image files (JPEG, PNG) with a run or weights", predict_parser, predict_command},
       {"convert", "a PyTorch checkpoint (.pth) as a safetensors file", convert_parser, convert_command},
+      {"compare", "several training runs side by side: a table and overlaid loss and accuracy curves",
+       compare_parser, compare_command},
       {"export", "a run's model weights as a safetensors file", export_parser, export_command},
-      {"bench", "CPU benchmarks: training steps, one attention block, the GEMM kernel", bench_parser, bench_command},
+      {"bench", "benchmarks: training steps and one attention block (CPU or GPU), GEMM, input pipeline",
+       bench_parser, bench_command},
   };
   return list;
 }

@@ -37,7 +37,7 @@ int info_command(const Args& args, std::ostream& out);
 ArgParser infer_parser();
 int infer_command(const Args& args, std::ostream& out);
 
-// soft bench: CPU benchmarks, train | attn | gemm (tools/bench_command.cpp, tools/bench/).
+// soft bench: benchmarks, train | attn | gemm | data (tools/bench_command.cpp, tools/bench/).
 ArgParser bench_parser();
 int bench_command(const Args& args, std::ostream& out);
 
@@ -46,6 +46,10 @@ ArgParser train_parser();
 int train_command(const Args& args, std::ostream& out);
 // --config FILE over the defaults, then each --set in order (a bad --set is a usage error).
 train::Json config_json_from_args(const Args& args);
+
+// soft compare: several runs side by side, a table and overlaid curves (tools/compare_command.cpp).
+ArgParser compare_parser();
+int compare_command(const Args& args, std::ostream& out);
 
 // soft eval: test accuracy of a run's checkpoint or of weights (tools/eval_command.cpp).
 ArgParser eval_parser();
