@@ -84,11 +84,9 @@ void attention(const Args& args, const RunOptions& run, std::ostream& out) {
     AutocastBf16 autocast(run.bf16);
     sum(forward(x) * probe).backward();
   };
-  for (int64_t i = 0; i < run.warmup; ++i) pass();  // on a GPU: cuDNN's search and its workspace
-  if (!run.device.is_cpu()) reset_peak_memory(run.device);
-  double seconds = median_seconds(pass, run.steps, 0, run.device);
-
-  const PeakMemory peak = peak_memory(run.device);
+  const Measurement measured = measure(pass, run);
+  const double seconds = measured.seconds;
+  const PeakMemory& peak = measured.peak;
   const int64_t pool_side = nn::landmark_pool_side(landmarks);
   const int64_t m = kind == "soft"        ? (side / ratio) * (side / ratio)
                     : kind == "soft-pool" ? std::min(side, pool_side) * std::min(side, pool_side)

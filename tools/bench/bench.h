@@ -54,6 +54,14 @@ struct PeakMemory {
   double mib = 0;
 };
 PeakMemory peak_memory(Device device);
+// fn's median time on run.device after run.warmup calls (on a GPU they also run cuDNN's algorithm
+// search and fill the caches), and the peak memory of the timed calls (on a GPU: reset after the
+// warm-up; on the CPU the process's peak so far).
+struct Measurement {
+  double seconds = 0;
+  PeakMemory peak;
+};
+Measurement measure(const std::function<void()>& fn, const RunOptions& run);
 // "1024,4096" -> {1024, 4096}; each in [min, max], else a UsageError naming the flag.
 std::vector<int64_t> int_list(const Args& args, const std::string& name, int64_t min, int64_t max);
 // v with `decimals` digits after the point ("12.50").

@@ -47,6 +47,16 @@ PeakMemory peak_memory(Device device) {
   return {"peak_device_mib", static_cast<double>(memory_stats(device).peak) / (1024.0 * 1024.0)};
 }
 
+Measurement measure(const std::function<void()>& fn, const RunOptions& run) {
+  for (int64_t i = 0; i < run.warmup; ++i) fn();
+  if (!run.device.is_cpu()) {
+    device_synchronize(run.device);
+    reset_peak_memory(run.device);
+  }
+  const double seconds = median_seconds(fn, run.steps, 0, run.device);
+  return {seconds, peak_memory(run.device)};
+}
+
 std::vector<int64_t> int_list(const Args& args, const std::string& name, int64_t min, int64_t max) {
   const std::string& text = args.get(name);
   std::vector<int64_t> values;

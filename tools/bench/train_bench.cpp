@@ -43,13 +43,12 @@ void train(const Args& args, const RunOptions& run, std::ostream& out) {
     }
     optimizer.step();
   };
-  for (int64_t i = 0; i < run.warmup; ++i) step();  // first steps: cuDNN's search, the caches fill
-  if (!run.device.is_cpu()) reset_peak_memory(run.device);
-  double seconds = median_seconds(step, run.steps, 0, run.device);
+  const Measurement measured = measure(step, run);
+  const double seconds = measured.seconds;
+  const PeakMemory& peak = measured.peak;
 
   const double images_per_s = static_cast<double>(batch) / seconds;
   const double gflop_per_s = 3.0 * 2.0 * static_cast<double>(macs_per_image * batch) / seconds / 1e9;
-  const PeakMemory peak = peak_memory(run.device);
   const std::string precision = run.bf16 ? "bf16" : "fp32";
   out << ResultLine("train")
              .add("impl", "soft")
