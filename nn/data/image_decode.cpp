@@ -54,6 +54,22 @@ void jpeg_message(j_common_ptr cinfo, int level) {
   if (level < 0 && (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER)) jpeg_fail(cinfo);
 }
 
+// Sets cinfo's error handling to jpeg_fail and jpeg_message with `err`; the caller then
+// setjmp(err.jump)s in the frame that calls libjpeg, as the two decoders below do.
+void report_errors_to(jpeg_decompress_struct& cinfo, JpegError& err) {
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = jpeg_fail;
+  err.mgr.emit_message = jpeg_message;
+  err.message[0] = '\0';
+}
+
+// Creates the decompressor on the file's bytes and reads the header (errors longjmp).
+void read_header(jpeg_decompress_struct& cinfo, const std::vector<uint8_t>& bytes) {
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+  jpeg_read_header(&cinfo, TRUE);
+}
+
 // Pillow's reading of a CMYK JPEG: the samples are taken as Adobe's inverted CMYK (Pillow's
 // rawmode "CMYK;I"), then converted as its cmyk2rgb does: R = (255 - K) (1 - C / 255), in
 // integers rounded as Pillow's MULDIV255.
@@ -95,17 +111,12 @@ ScaledBox scaled_box(const DecodeRequest& want, int64_t width, int64_t height) {
 std::string jpeg_size(const std::vector<uint8_t>& bytes, int64_t& width, int64_t& height) {
   jpeg_decompress_struct cinfo;
   JpegError err;
-  cinfo.err = jpeg_std_error(&err.mgr);
-  err.mgr.error_exit = jpeg_fail;
-  err.mgr.emit_message = jpeg_message;
-  err.message[0] = '\0';
+  report_errors_to(cinfo, err);
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&cinfo);
     return err.message;
   }
-  jpeg_create_decompress(&cinfo);
-  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
-  jpeg_read_header(&cinfo, TRUE);
+  read_header(cinfo, bytes);
   width = cinfo.image_width;
   height = cinfo.image_height;
   jpeg_destroy_decompress(&cinfo);
@@ -119,17 +130,12 @@ std::string decode_jpeg(const std::string& path, const std::vector<uint8_t>& byt
                         std::vector<uint8_t>& cmyk_row, const DecodeRequest* want) {
   jpeg_decompress_struct cinfo;
   JpegError err;
-  cinfo.err = jpeg_std_error(&err.mgr);
-  err.mgr.error_exit = jpeg_fail;
-  err.mgr.emit_message = jpeg_message;
-  err.message[0] = '\0';
+  report_errors_to(cinfo, err);
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&cinfo);
     return err.message;
   }
-  jpeg_create_decompress(&cinfo);
-  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
-  jpeg_read_header(&cinfo, TRUE);
+  read_header(cinfo, bytes);
   // CMYK and YCCK files (libjpeg turns YCCK into CMYK) are read as CMYK and converted below.
   const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
   cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
