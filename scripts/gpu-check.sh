@@ -9,6 +9,7 @@
 #   bash scripts/gpu-check.sh --prebuilt DIR   # use soft_tests and soft from DIR (built on
 #                                              # another machine with -DSOFT_CUDA=ON) when the GPU
 #                                              # machine lacks the build's Debian packages
+#                                              # (scripts/prepare-gpu-check.sh makes DIR)
 #   bash scripts/gpu-check.sh --quick [--prebuilt DIR]   # the same checks with shorter benchmarks
 #                                              # (5 steps) and no memcheck of training steps: for
 #                                              # a 15-minute device window, so that a rerun fits
