@@ -120,8 +120,10 @@ data::DataLoader::Transform train_transform(const TrainConfig& c, const TrainDat
 }
 
 // The train split: shuffled, the last partial batch dropped; the test split: in order, every sample.
+// On a CUDA run the batches are assembled in pinned memory (data.pin_memory).
 data::LoaderOptions loader_options(const TrainConfig& c, bool train, const Shard& shard) {
   data::LoaderOptions o;
+  o.pin_memory = c.data.pin_memory && parse_device(c.device).is_cuda();
   o.batch_size = train ? c.batch : c.eval.batch;
   o.shuffle = o.drop_last = train;
   o.seed = c.seed;
