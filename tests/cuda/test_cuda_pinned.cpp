@@ -20,7 +20,7 @@ using namespace soft::test;
 
 namespace {
 
-// Holds up a device's stream: every later copy and kernel on it waits until open() (or 20 s, so
+// Holds up a device's stream: every later copy and kernel on it waits until open() (or 10 s, so
 // that a mistake makes the test slow rather than hung).
 class StreamGate {
  public:
@@ -29,7 +29,7 @@ class StreamGate {
   }
   ~StreamGate() {  // the stream must be done with this object
     open();
-    cuda::synchronize(device_);
+    cudaStreamSynchronize(cuda::stream(device_));
   }
   void open() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -41,7 +41,7 @@ class StreamGate {
   static void wait(void* self) {
     auto* gate = static_cast<StreamGate*>(self);
     std::unique_lock<std::mutex> lock(gate->mutex_);
-    gate->cv_.wait_for(lock, std::chrono::seconds(20), [&] { return gate->open_; });
+    gate->cv_.wait_for(lock, std::chrono::seconds(10), [&] { return gate->open_; });
   }
   int device_;
   std::mutex mutex_;
@@ -99,23 +99,33 @@ TEST_CASE("cuda: a pinned block freed while its copy is queued is not reused bef
 
 TEST_CASE("cuda: non_blocking copies of many pinned batches in a row, each freed at once, arrive intact") {
   SOFT_SKIP_WITHOUT_GPU();
-  // Slow device work first, so that the copies queue up behind it while their blocks are freed
-  // and new batches are written: reusing a block before its copy ran would show in the results.
-  Tensor a = rand_input({2048, 2048}, -1, 1, DType::Float32, false).to(Device::cuda(0));
-  const int64_t n = 256 * 1024;
-  const size_t batches = 48;
+  // The stream is held up while the batches are made, copied and freed, as the loader and the
+  // trainer do: every copy is still queued when its block is freed and the next batch written, so
+  // a block reused before its copy ran would show in the results.
+  const int64_t n = 256 * 1024;  // 1 MiB
+  const size_t batches = 32;
   std::vector<Tensor> arrived;
-  Tensor busy = a;
-  for (int k = 0; k < 4; ++k) busy = matmul(busy, a) * (1.0 / 2048);
-  for (size_t b = 0; b < batches; ++b) {
-    Tensor host = pinned_iota(n, static_cast<double>(b) * 10000);
-    arrived.push_back(host.to(Device::cuda(0), /*non_blocking=*/true));
-  }  // each host batch is freed here, its copy possibly still queued
+  {  // the device blocks, cached before the gate (no cudaMalloc while the stream is held)
+    std::vector<Tensor> warm;
+    for (size_t b = 0; b < batches; ++b) warm.push_back(Tensor::empty({n}, DType::Float32, Device::cuda(0)));
+  }
+  {
+    StreamGate gate(0);
+    for (size_t b = 0; b < batches; ++b) {
+      Tensor host = pinned_iota(n, static_cast<double>(b) * 10000);
+      arrived.push_back(host.to(Device::cuda(0), /*non_blocking=*/true));
+    }  // each host batch is freed here, its copy still queued
+    CHECK(cuda::pinned_memory_stats().pending >= batches * n * sizeof(float));
+    gate.open();
+  }
   for (size_t b = 0; b < batches; ++b) {
     INFO("batch " << b);
     CHECK(arrived[b].to(Device::cpu()).to_vector() == pinned_iota(n, static_cast<double>(b) * 10000).to_vector());
   }
-  CHECK(busy.defined());
+  // Now that the copies ran, the blocks are reused rather than allocated again.
+  const cuda::PinnedMemoryStats before = cuda::pinned_memory_stats();
+  Tensor reused = pinned_iota(n, 0);
+  CHECK(cuda::pinned_memory_stats().cached == before.cached - n * sizeof(float));
 }
 
 TEST_CASE("cuda: the loader with pin_memory delivers pinned batches equal to unpinned ones") {
