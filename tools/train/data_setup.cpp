@@ -120,7 +120,9 @@ data::DataLoader::Transform train_transform(const TrainConfig& c, const TrainDat
 }
 
 // The train split: shuffled, the last partial batch dropped; the test split: in order, every sample.
-// On a CUDA run the batches are assembled in pinned memory (data.pin_memory).
+// Each worker assembles a whole batch, so each may have two batches claimed ahead (PyTorch's
+// prefetch_factor 2): with fewer in flight than workers, the rest would idle. On a CUDA run the
+// batches are assembled in pinned memory (data.pin_memory).
 data::LoaderOptions loader_options(const TrainConfig& c, bool train, const Shard& shard) {
   data::LoaderOptions o;
   o.pin_memory = c.data.pin_memory && parse_device(c.device).is_cuda();
@@ -128,6 +130,7 @@ data::LoaderOptions loader_options(const TrainConfig& c, bool train, const Shard
   o.shuffle = o.drop_last = train;
   o.seed = c.seed;
   o.workers = static_cast<int>(c.data.workers);
+  o.prefetch = 2 * o.workers;
   o.rank = shard.rank;
   o.world_size = shard.world_size;
   if (train) o.repeats = c.augmentation.repeated_aug;
