@@ -66,8 +66,8 @@ class Tensor {
   Tensor clone() const;
   Tensor to(DType dtype) const;
   // non_blocking: a host-to-device copy from pinned memory is queued on the device's stream and
-  // returns at once (later work on that device is ordered after it); from ordinary memory, and in
-  // every other direction, the copy has finished when it returns. Do not write to the pinned
+  // returns at once (later work on that device is ordered after it); from ordinary memory, and from
+  // the device to the host, the copy has finished when it returns. Do not write to the pinned
   // source before the device has used the copy (freeing it is safe: core/storage.h).
   Tensor to(Device device, bool non_blocking = false) const;
   // A contiguous copy of this CPU tensor in pinned memory (this tensor itself when it is both).
