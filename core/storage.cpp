@@ -116,18 +116,23 @@ void set_device_backend(DeviceType type, const DeviceBackend& backend) {
   cuda_backend = backend;
 }
 
-void copy_between_devices(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
+void copy_between_devices(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes,
+                          bool non_blocking) {
   SOFT_CHECK(cuda_backend.copy, "cannot copy from ", src_device.str(), " to ", dst_device.str(),
              ": this build has no CUDA backend");
-  cuda_backend.copy(dst, dst_device, src, src_device, bytes);
+  cuda_backend.copy(dst, dst_device, src, src_device, bytes, non_blocking);
 }
 
 void device_synchronize(Device device) {
   if (!device.is_cpu() && cuda_backend.synchronize) cuda_backend.synchronize(device);
 }
 
-Storage::Storage(size_t bytes, Device device)
-    : bytes_(bytes), device_(device), allocator_(&allocator_for(device)) {
+bool pinned_memory_available() { return cuda_backend.pinned_host && cuda_backend.pinned_host(); }
+
+Storage::Storage(size_t bytes, Device device, bool pinned) : bytes_(bytes), device_(device) {
+  Allocator* page_locked = pinned && device.is_cpu() && cuda_backend.pinned_host ? cuda_backend.pinned_host() : nullptr;
+  pinned_ = page_locked != nullptr;
+  allocator_ = pinned_ ? page_locked : &allocator_for(device);
   data_ = allocator_->allocate(bytes, device);
 }
 

@@ -4,10 +4,11 @@
 
 namespace soft {
 
-Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, bool pinned) {
   for (int64_t s : shape) SOFT_CHECK(s >= 0, "empty: negative size in shape ", shape_str(shape));
+  SOFT_CHECK(!pinned || device.is_cpu(), "empty: pinned memory is host memory; asked for it on ", device.str());
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(numel_of(shape) * dtype_size(dtype), device);
+  impl->storage = std::make_shared<Storage>(numel_of(shape) * dtype_size(dtype), device, pinned);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
@@ -38,6 +39,7 @@ const Shape& Tensor::shape() const { return checked().shape; }
 const Shape& Tensor::strides() const { return checked().strides; }
 DType Tensor::dtype() const { return checked().dtype; }
 Device Tensor::device() const { return checked().storage->device(); }
+bool Tensor::is_pinned() const { return checked().storage->pinned(); }
 int64_t Tensor::storage_offset() const { return checked().offset; }
 const std::shared_ptr<Storage>& Tensor::storage() const { return checked().storage; }
 

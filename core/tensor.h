@@ -19,8 +19,11 @@ class Tensor {
   Tensor() = default;  // an undefined tensor: an absent optional input or gradient
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
-  // Uninitialised contiguous tensor.
-  static Tensor empty(const Shape& shape, DType dtype = DType::Float32, Device device = Device::cpu());
+  // Uninitialised contiguous tensor. pinned (CPU only): in page-locked host memory, which
+  // to(device, non_blocking) copies to the GPU asynchronously; ordinary memory where
+  // pinned_memory_available() is false (core/storage.h). A pinned tensor is a CPU tensor like any other.
+  static Tensor empty(const Shape& shape, DType dtype = DType::Float32, Device device = Device::cpu(),
+                      bool pinned = false);
   // Copies `values` into a new CPU tensor of `shape` (float64 values converted to `dtype`).
   static Tensor from_vector(const std::vector<double>& values, const Shape& shape,
                             DType dtype = DType::Float32);
@@ -33,6 +36,7 @@ class Tensor {
   int64_t numel() const { return numel_of(shape()); }
   DType dtype() const;
   Device device() const;
+  bool is_pinned() const;  // in page-locked host memory
   bool is_contiguous() const;
   int64_t storage_offset() const;  // in elements
   const std::shared_ptr<Storage>& storage() const;
@@ -61,7 +65,13 @@ class Tensor {
   Tensor contiguous() const;
   Tensor clone() const;
   Tensor to(DType dtype) const;
-  Tensor to(Device device) const;
+  // non_blocking: a host-to-device copy from pinned memory is queued on the device's stream and
+  // returns at once (later work on that device is ordered after it); from ordinary memory, and from
+  // the device to the host, the copy has finished when it returns. Do not write to the pinned
+  // source before the device has used the copy (freeing it is safe: core/storage.h).
+  Tensor to(Device device, bool non_blocking = false) const;
+  // A contiguous copy of this CPU tensor in pinned memory (this tensor itself when it is both).
+  Tensor pin_memory() const;
   Tensor reshape(const Shape& shape) const;
   Tensor view(const Shape& shape) const;
   Tensor permute(const Shape& dims) const;

@@ -9,6 +9,7 @@
 #include "cuda/check.h"
 #include "cuda/context.h"
 #include "cuda/device.h"
+#include "cuda/host_allocator.h"
 
 namespace soft::cuda {
 namespace {
@@ -96,23 +97,32 @@ CachingAllocator& allocator() {
   return instance;
 }
 
-// Host <-> device and device <-> device copies on the device's stream; copies that involve host
-// memory wait for completion, so the host buffer may be reused as soon as this returns.
-void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
+// Host <-> device and device <-> device copies on the device's stream. Copies that involve host
+// memory wait for completion, so the host buffer may be reused as soon as this returns; except a
+// non_blocking copy from pinned host memory to the device, which only records (for the pinned
+// allocator) that the block must not be reused before the copy finished.
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes, bool non_blocking) {
   if (bytes == 0) return;
   int device = dst_device.is_cuda() ? dst_device.index : src_device.index;
   cudaMemcpyKind kind = src_device.is_cpu()   ? cudaMemcpyHostToDevice
                         : dst_device.is_cpu() ? cudaMemcpyDeviceToHost
                                               : cudaMemcpyDeviceToDevice;
   set_device(device);
+  const bool queue_only = kind == cudaMemcpyHostToDevice && non_blocking && is_pinned_host(src, bytes);
   SOFT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream(device)));
+  if (queue_only) return record_copy_from(src, device);
   if (kind != cudaMemcpyDeviceToDevice) synchronize(device);
 }
 
 void synchronize_device(Device device) { synchronize(device.index); }
 
 [[maybe_unused]] const bool installed = [] {
-  set_device_backend(DeviceType::CUDA, {&allocator(), copy_bytes, synchronize_device});
+  DeviceBackend backend;
+  backend.allocator = &allocator();
+  backend.copy = copy_bytes;
+  backend.synchronize = synchronize_device;
+  backend.pinned_host = pinned_host_allocator;
+  set_device_backend(DeviceType::CUDA, backend);
   return true;
 }();
 

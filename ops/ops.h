@@ -182,7 +182,8 @@ Tensor interpolate_bilinear(const Tensor& x, int64_t out_h, int64_t out_w);
 
 // ---- dtype and device (ops/convert.cpp) -------------------------------------------------------
 Tensor to_dtype(const Tensor& x, DType dtype);    // gradient converted back to x's dtype
-Tensor to_device(const Tensor& x, Device device);
+// non_blocking: see Tensor::to (core/tensor.h); the gradient always goes back blocking.
+Tensor to_device(const Tensor& x, Device device, bool non_blocking = false);
 
 // ---- operators ---------------------------------------------------------------------------------
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }

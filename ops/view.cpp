@@ -158,7 +158,7 @@ Tensor Tensor::clone() const {
   return record("clone", y, {*this}, identity_backward);
 }
 Tensor Tensor::to(DType dtype) const { return to_dtype(*this, dtype); }
-Tensor Tensor::to(Device device) const { return to_device(*this, device); }
+Tensor Tensor::to(Device device, bool non_blocking) const { return to_device(*this, device, non_blocking); }
 Tensor Tensor::reshape(const Shape& s) const { return soft::reshape(*this, s); }
 Tensor Tensor::view(const Shape& s) const { return soft::view(*this, s); }
 Tensor Tensor::permute(const Shape& dims) const { return soft::permute(*this, dims); }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "nn/data/loader.h"
 #include "nn/data/synthetic.h"
+#include "ops/ops.h"
 #include "tests/loader_dataset.h"
 
 using namespace soft;
@@ -135,6 +137,37 @@ TEST_CASE("loader: identical batches for 1, 2 and 4 workers, with a random trans
   CHECK(runs[0].images[0][0] != std::floor(runs[0].images[0][0]));
   CHECK(runs[0].images[0][0] - std::floor(runs[0].images[0][0]) !=
         runs[0].images[1][0] - std::floor(runs[0].images[1][0]));
+}
+
+TEST_CASE("loader: pin_memory gives identical batches, pinned exactly where pinned memory is available") {
+  // In a build without CUDA (or on a machine without a GPU) the request falls back to ordinary
+  // memory; on a GPU machine the batches are pinned. The values are the same either way.
+  Dataset ds = index_dataset(37);
+  SampleSource made;
+  made.size = 19;
+  made.name = "made";
+  made.load = [](int64_t i, Generator&) { return std::make_pair(full({2, 2, 3}, static_cast<double>(i)), i % 3); };
+  for (bool from_source : {false, true}) {
+    std::vector<Epoch> runs;
+    for (bool pin : {false, true}) {
+      LoaderOptions o{.batch_size = 4, .shuffle = true, .seed = 5, .workers = 2};
+      o.pin_memory = pin;
+      auto loader = from_source ? std::make_unique<DataLoader>(made, o) : std::make_unique<DataLoader>(ds, o);
+      DataLoader& dl = *loader;
+      dl.set_transform(noisy);
+      dl.start_epoch(1);
+      auto first = dl.next();
+      REQUIRE(first);
+      CHECK(first->images.is_pinned() == (pin && pinned_memory_available()));
+      CHECK(first->labels.is_pinned() == (pin && pinned_memory_available()));
+      CHECK(first->images.device().is_cpu());
+      dl.start_epoch(1);
+      runs.push_back(collect(dl));
+    }
+    REQUIRE(runs[0].images.size() == (from_source ? 5u : 10u));
+    CHECK(runs[1].images == runs[0].images);
+    CHECK(runs[1].labels == runs[0].labels);
+  }
 }
 
 TEST_CASE("loader: skip_to gives the same remaining batches as consuming them") {

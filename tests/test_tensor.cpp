@@ -180,6 +180,24 @@ TEST_CASE("allocating on a CUDA device without a CUDA allocator is a clear soft:
   CHECK_THROWS_AS(ones({3}).to(Device::cuda()), Error);
 }
 
+TEST_CASE("pinned tensors: CPU tensors for every op; pin_memory and non_blocking copies keep the values") {
+  // Pinned where the build and machine can (a GPU), ordinary memory elsewhere; the same values either way.
+  Tensor x = Tensor::from_vector({1, -2, 3.5, 4, 5, -6}, {2, 3});
+  Tensor p = x.pin_memory();
+  CHECK(p.is_pinned() == pinned_memory_available());
+  CHECK_FALSE(x.is_pinned());
+  CHECK(p.device().is_cpu());
+  CHECK(p.to_vector() == x.to_vector());
+  CHECK((p * 2.0 + x).to_vector() == std::vector<double>{3, -6, 10.5, 12, 15, -18});
+  Tensor t = transpose(p, 0, 1).pin_memory();  // a strided view: a contiguous pinned copy
+  CHECK(t.is_contiguous());
+  CHECK(t.to_vector() == std::vector<double>{1, 4, -2, 5, 3.5, -6});
+  CHECK(p.to(Device::cpu(), /*non_blocking=*/true).same(p));  // already there: itself
+  if (pinned_memory_available()) CHECK(p.pin_memory().same(p));
+  CHECK_THROWS_WITH_AS(Tensor::empty({2}, DType::Float32, Device::cuda(), /*pinned=*/true),
+                       "empty: pinned memory is host memory; asked for it on cuda:0", Error);
+}
+
 TEST_CASE("bfloat16 conversion: bit patterns, round half to even, NaN stays NaN") {
   CHECK(bfloat16(1.0f).bits == 0x3F80);
   CHECK(bfloat16(-2.0f).bits == 0xC000);

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "tests/error_text.h"
+#include "tools/train/data_setup.h"
 #include "tools/train/train_config.h"
 
 using namespace soft;
@@ -53,6 +54,25 @@ TEST_CASE("train config: the file's keys over the defaults") {
   for (const auto& [k, v] : c.json.items()) keys.push_back(k);
   for (const auto& [k, v] : default_config_json().items()) default_keys.push_back(k);
   CHECK(keys == default_keys);
+}
+
+TEST_CASE("train config: the loaders' options: pinned batches on CUDA runs only, two batches ahead per worker") {
+  TrainConfig cpu = parse_train_config(kConfig, "test.json", {"data.workers=8"});
+  CHECK(cpu.data.pin_memory);  // the default; it applies to CUDA runs
+  data::LoaderOptions train = loader_options(cpu, true, {1, 4}), test = loader_options(cpu, false);
+  CHECK_FALSE(train.pin_memory);
+  CHECK(train.workers == 8);
+  CHECK(train.prefetch == 16);
+  CHECK((train.shuffle && train.drop_last && train.batch_size == 64 && train.rank == 1 && train.world_size == 4));
+  CHECK_FALSE((test.shuffle || test.drop_last));
+  CHECK(test.batch_size == 256);
+  TrainConfig cuda = parse_train_config(kConfig, "test.json", {"device=cuda"});
+  CHECK(loader_options(cuda, true).pin_memory);
+  CHECK(loader_options(cuda, false).pin_memory);
+  CHECK(loader_options(cuda, true).prefetch == 2);
+  TrainConfig unpinned = parse_train_config(kConfig, "test.json", {"device=cuda:1", "data.pin_memory=false"});
+  CHECK_FALSE(loader_options(unpinned, true).pin_memory);
+  CHECK(contains(error_of([] { parse_train_config(kConfig, "test.json", {"data.pin_memory=3"}); }), "pin_memory"));
 }
 
 TEST_CASE("train config: --set overrides by dotted key, values as JSON or else strings") {

@@ -135,7 +135,7 @@ Batch DataLoader::assemble(int64_t b) const {
 }
 
 void DataLoader::load_samples(Batch& out, int64_t begin, int64_t count) const {
-  out.labels = Tensor::empty({count}, DType::Int64);
+  out.labels = Tensor::empty({count}, DType::Int64, Device::cpu(), opt_.pin_memory);
   int64_t* dlab = out.labels.data<int64_t>();
   for (int64_t i = 0; i < count; ++i) {
     Generator gen(sample_seed(opt_.seed, epoch_, begin + i));
@@ -144,7 +144,8 @@ void DataLoader::load_samples(Batch& out, int64_t begin, int64_t count) const {
     SOFT_CHECK(image.defined() && image.dim() == 3 && image.dtype() == DType::Float32 && image.device().is_cpu(),
                "DataLoader: ", source_.name, ": sample ", k, " is not a float32 CPU [C, H, W] tensor");
     if (i == 0) {
-      out.images = Tensor::empty({count, image.size(0), image.size(1), image.size(2)}, DType::Float32);
+      out.images = Tensor::empty({count, image.size(0), image.size(1), image.size(2)}, DType::Float32, Device::cpu(),
+                                 opt_.pin_memory);
     }
     const Shape& s = out.images.shape();
     SOFT_CHECK(image.size(0) == s[1] && image.size(1) == s[2] && image.size(2) == s[3], "DataLoader: ",
@@ -160,8 +161,8 @@ void DataLoader::load_samples(Batch& out, int64_t begin, int64_t count) const {
 void DataLoader::copy_samples(Batch& out, int64_t begin, int64_t count) const {
   const Shape& s = ds_.images.shape();  // [N, C, H, W]
   const int64_t per = s[1] * s[2] * s[3];
-  out.images = Tensor::empty({count, s[1], s[2], s[3]}, DType::Float32);
-  out.labels = Tensor::empty({count}, DType::Int64);
+  out.images = Tensor::empty({count, s[1], s[2], s[3]}, DType::Float32, Device::cpu(), opt_.pin_memory);
+  out.labels = Tensor::empty({count}, DType::Int64, Device::cpu(), opt_.pin_memory);
   const float* src = ds_.images.data<float>();
   const int64_t* lab = ds_.labels.data<int64_t>();
   float* dst = out.images.data<float>();

@@ -55,6 +55,11 @@ struct LoaderOptions {
   // DeiT's repeated augmentation (nn/data/repeated_order.h): with shuffle, each epoch holds
   // n / repeats images `repeats` times each; 1: off.
   int64_t repeats = 1;
+  // Assemble batches (images and labels) directly in pinned host memory, which
+  // to(device, /*non_blocking=*/true) copies to the GPU asynchronously (PyTorch's pin_memory=True).
+  // Where pinned memory is not available (no CUDA in the build, or no GPU) the batches are in
+  // ordinary memory and otherwise identical.
+  bool pin_memory = false;
 };
 
 // Samples made on demand: load(i, gen) returns sample i as float32 [C, H, W] (the same shape for

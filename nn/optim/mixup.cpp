@@ -95,7 +95,7 @@ MixupResult mixup_cutmix(const Tensor& x, const Tensor& labels, const MixupConfi
   }
 
   Tensor src = x.contiguous();
-  r.x = Tensor::empty(x.shape(), x.dtype());
+  r.x = Tensor::empty(x.shape(), x.dtype(), Device::cpu(), x.is_pinned());
   dispatch_float(x.dtype(), "mixup_cutmix", [&](auto tag) {
     using T = decltype(tag);
     const T* sp = src.data<T>();
@@ -122,7 +122,7 @@ MixupResult mixup_cutmix(const Tensor& x, const Tensor& labels, const MixupConfi
   });
 
   Tensor t = smooth_one_hot(labels, cfg.num_classes, cfg.label_smoothing, x.dtype());
-  r.target = Tensor::empty(t.shape(), t.dtype());
+  r.target = Tensor::empty(t.shape(), t.dtype(), Device::cpu(), x.is_pinned());
   dispatch_float(x.dtype(), "mixup_cutmix", [&](auto tag) {
     using T = decltype(tag);
     const T* tp = t.data<T>();

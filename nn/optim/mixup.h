@@ -27,6 +27,8 @@ struct MixupConfig {
   int64_t num_classes = 1000;
 };
 
+// x and target are in pinned memory when the input x is (so the trainer's copy to the GPU stays
+// asynchronous).
 struct MixupResult {
   Tensor x;       // [B, C, H, W], a new tensor (the input is left unchanged)
   Tensor target;  // [B, K] in x's dtype, rows sum to 1

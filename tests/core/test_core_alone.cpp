@@ -78,3 +78,14 @@ TEST_CASE("the CPU allocator counts live tensor bytes, their peak and its reset"
   reset_peak_memory(Device::cpu());
   CHECK(memory_stats(Device::cpu()).peak == before);
 }
+
+TEST_CASE("without a device backend, pinned memory requests get ordinary CPU memory") {
+  CHECK_FALSE(pinned_memory_available());
+  Tensor t = Tensor::empty({3}, DType::Float32, Device::cpu(), /*pinned=*/true);
+  CHECK(t.device().is_cpu());
+  CHECK_FALSE(t.is_pinned());
+  t.data<float>()[2] = 1.5f;
+  CHECK(t.data<float>()[2] == 1.5f);
+  const std::string error = error_of([] { Tensor::empty({2}, DType::Float32, Device::cuda(), true); });
+  CHECK(error.find("pinned memory is host memory") != std::string::npos);
+}

@@ -15,6 +15,22 @@
 
 namespace soft::tools::train {
 
+// Each worker assembles a whole batch, so each may have two batches claimed ahead (PyTorch's
+// prefetch_factor 2): with fewer in flight than workers, the rest would idle.
+data::LoaderOptions loader_options(const TrainConfig& c, bool train, const Shard& shard) {
+  data::LoaderOptions o;
+  o.pin_memory = c.data.pin_memory && parse_device(c.device).is_cuda();
+  o.batch_size = train ? c.batch : c.eval.batch;
+  o.shuffle = o.drop_last = train;
+  o.seed = c.seed;
+  o.workers = static_cast<int>(c.data.workers);
+  o.prefetch = 2 * o.workers;
+  o.rank = shard.rank;
+  o.world_size = shard.world_size;
+  if (train) o.repeats = c.augmentation.repeated_aug;
+  return o;
+}
+
 void BadFiles::record(const std::string& path, const std::string& error) {
   std::lock_guard<std::mutex> lock(mutex_);
   ++count_;
@@ -117,19 +133,6 @@ data::DataLoader::Transform train_transform(const TrainConfig& c, const TrainDat
     if (crop) data::random_crop_flip_(sample, cf, gen);
     if (erase) data::random_erase_(sample, re, gen);
   };
-}
-
-// The train split: shuffled, the last partial batch dropped; the test split: in order, every sample.
-data::LoaderOptions loader_options(const TrainConfig& c, bool train, const Shard& shard) {
-  data::LoaderOptions o;
-  o.batch_size = train ? c.batch : c.eval.batch;
-  o.shuffle = o.drop_last = train;
-  o.seed = c.seed;
-  o.workers = static_cast<int>(c.data.workers);
-  o.rank = shard.rank;
-  o.world_size = shard.world_size;
-  if (train) o.repeats = c.augmentation.repeated_aug;
-  return o;
 }
 
 void make_in_memory(const TrainConfig& c, bool with_train, const Shard& shard, TrainData& d) {

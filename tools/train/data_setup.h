@@ -48,6 +48,11 @@ struct Shard {
   int rank = 0, world_size = 1;
 };
 
+// The loader settings of a split: the train split shuffles and drops the last partial batch, the
+// test split keeps the order and every sample; two batches ahead per worker; pinned batches on CUDA
+// runs (data.pin_memory).
+data::LoaderOptions loader_options(const TrainConfig& config, bool train, const Shard& shard = {});
+
 // Both splits. The train loader shuffles (seed = config.seed), drops the last partial batch and
 // applies the augmentation; the test loader keeps the order and every sample.
 TrainData make_train_data(const TrainConfig& config, const Shard& shard = {});

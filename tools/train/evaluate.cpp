@@ -32,7 +32,7 @@ EvalResult evaluate(nn::Module& model, data::DataLoader& loader, Device device, 
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
     if (batch->labels.numel() == 0) continue;  // this rank's share of a short last batch
-    Tensor x = to_dtype(batch->images, dtype).to(device);  // [B, C, H, W]
+    Tensor x = to_dtype(batch->images.to(device, /*non_blocking=*/true), dtype);  // [B, C, H, W]
     Tensor logits = model.forward(x).to(Device::cpu());    // [B, K]
     const int64_t b = batch->labels.size(0);
     loss_sum += cross_entropy(logits, batch->labels).item() * static_cast<double>(b);

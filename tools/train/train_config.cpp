@@ -148,7 +148,7 @@ const Json& default_config_json() {
     "model": {"config": "soft_tiny", "drop_path_rate": null, "drop_rate": null, "num_classes": null},
     "data": {
       "kind": "folder", "path": "", "image_size": 224, "mean": [], "std": [],
-      "train_limit": 0, "test_limit": 0, "workers": 1, "skip_bad_files": false,
+      "train_limit": 0, "test_limit": 0, "workers": 1, "pin_memory": true, "skip_bad_files": false,
       "synthetic": {"train": 512, "test": 128, "channels": 1, "size": 8, "classes": 4, "seed": 1}
     },
     "optim": {
@@ -222,6 +222,7 @@ TrainConfig config_from_json(const Json& resolved, const std::string& what) {
   c.data.train_limit = r.integer("data.train_limit", 0);
   c.data.test_limit = r.integer("data.test_limit", 0);
   c.data.workers = r.integer("data.workers", 1, 256);
+  c.data.pin_memory = r.get<bool>("data.pin_memory");
   c.data.skip_bad_files = r.get<bool>("data.skip_bad_files");
   c.data.synthetic.train = r.integer("data.synthetic.train", 1);
   c.data.synthetic.test = r.integer("data.synthetic.test", 1);

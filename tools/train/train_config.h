@@ -30,6 +30,7 @@ struct TrainConfig {
     std::vector<double> mean, std;  // normalisation; empty: train-split statistics (folder: ImageNet's)
     int64_t train_limit = 0, test_limit = 0;  // use only the first N samples (0: all)
     int64_t workers = 1;                      // loader threads
+    bool pin_memory = true;                   // batches in pinned memory, copied asynchronously (CUDA runs only)
     // folder: a file that fails to decode is replaced by the next good one in the folder's order
     // and reported on stderr with its error, instead of stopping the run.
     bool skip_bad_files = false;

@@ -277,10 +277,14 @@ void Trainer::train_step(int64_t micro_batches) {
     // Gradients are averaged over the ranks once, during the last micro-batch's backward.
     if (reducer_ && k + 1 == micro_batches) reducer_->begin();
     AutocastBf16 autocast(config_.precision == "bf16");  // over forward and backward
-    if (config_.precision == "fp64") x = to_dtype(x, DType::Float64);
-    if (target.dtype() != DType::Int64) target = to_dtype(target, x.dtype());  // mixed targets [B, K]
-    Tensor logits = model_->forward(x.to(device_));       // [B, K]
-    Tensor loss = cross_entropy(logits, target.to(device_), smoothing);
+    // From the loader's pinned batches the copies are only queued: the host goes on to queue the
+    // forward pass, which the device's stream runs after them.
+    Tensor input = x.to(device_, /*non_blocking=*/true);
+    Tensor goal = target.to(device_, /*non_blocking=*/true);
+    if (config_.precision == "fp64") input = to_dtype(input, DType::Float64);
+    if (goal.dtype() != DType::Int64) goal = to_dtype(goal, input.dtype());  // mixed targets [B, K]
+    Tensor logits = model_->forward(input);  // [B, K]
+    Tensor loss = cross_entropy(logits, goal, smoothing);
     const auto& debug = config_.debug;
     if (step == debug.nan_at_step && (debug.nan_rank < 0 || debug.nan_rank == rank_))
       loss = loss * std::numeric_limits<double>::quiet_NaN();
