@@ -35,6 +35,7 @@ class PinnedAllocator final : public Allocator {
     Block& block = blocks_.at(ptr);
     block.in_use = true;
     stats_.current += block.size;
+    peak_ = std::max(peak_, stats_.current);
     return ptr;
   }
 
@@ -71,10 +72,20 @@ class PinnedAllocator final : public Allocator {
     block.copies.push_back({event, device});
   }
 
-  PinnedMemoryStats stats() {
+  PinnedMemoryStats pinned_stats() {
     std::lock_guard<std::mutex> lock(mutex_);
     collect_finished();
     return stats_;
+  }
+  // As core's memory_stats counts a device's memory: freed blocks, pending or not, as cached.
+  MemoryStats stats(Device) override {
+    PinnedMemoryStats s = pinned_stats();
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {s.current, peak_, s.cached + s.pending};
+  }
+  void reset_peak(Device) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    peak_ = stats_.current;
   }
 
   void empty_cache() {
@@ -170,6 +181,7 @@ class PinnedAllocator final : public Allocator {
   std::vector<char*> pending_;              // freed blocks a queued copy may still read
   std::unordered_map<int, std::vector<cudaEvent_t>> spare_events_;  // device -> completed events
   PinnedMemoryStats stats_;
+  size_t peak_ = 0;  // the most stats_.current has been since the last reset_peak
 };
 
 // Never destroyed: pinned tensors held by static objects are freed after static destruction begins.
@@ -187,7 +199,7 @@ Allocator* pinned_host_allocator() {
 
 bool is_pinned_host(const void* ptr, size_t bytes) { return allocator().contains(ptr, bytes); }
 void record_copy_from(const void* ptr, int device) { allocator().record_copy_from(ptr, device); }
-PinnedMemoryStats pinned_memory_stats() { return allocator().stats(); }
+PinnedMemoryStats pinned_memory_stats() { return allocator().pinned_stats(); }
 void empty_pinned_cache() { allocator().empty_cache(); }
 
 }  // namespace soft::cuda
