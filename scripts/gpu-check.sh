@@ -91,7 +91,7 @@ if command -v compute-sanitizer >/dev/null; then
   # racecheck sees shared-memory hazards only: the tests of the kernels that use shared memory
   # (cuda/reduce.cuh's block reductions and the Newton inverse); all op tests took over 100 s.
   step "racecheck: shared-memory kernels" 180 compute-sanitizer --tool racecheck --error-exitcode 1 \
-    $TESTS --test-case='cuda: sum*,cuda: mean*,cuda: argmax*,cuda: max*,cuda: softmax*,cuda: cross_entropy*,cuda: layer_norm*,cuda: batch_norm*,cuda: newton_inverse (journal*'
+    $TESTS --test-case='cuda: sum*,cuda: mean*,cuda: argmax*,cuda: max*,cuda: softmax*,cuda: cross_entropy*,cuda: layer_norm*,cuda: batch_norm*,cuda: newton_inverse (journal*,cuda: depthwise conv2d*'
 else
   summary+=("compute-sanitizer                    SKIP (not on PATH)")
 fi
