@@ -3,10 +3,13 @@
 //
 //   gpu_bench train --model soft_tiny --img 224 --batch 128 --steps 10
 //   gpu_bench attn --tokens 1024,4096,16384,65536 --dim 64 --heads 2
+//   gpu_bench dwconv --batch 128 --steps 20   (SOFT_DEPTHWISE=cudnn: the same on cuDNN)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <string>
@@ -119,6 +122,34 @@ void bench_attn(const std::map<std::string, std::string>& f) {
   }
 }
 
+// soft_tiny's local depthwise convs (stages 1-3 at 224 px: [batch * 32, heads, side, side], k x k,
+// 'same' padding) one direction at a time: forward, input gradient, weight gradient.
+void bench_dwconv(const std::map<std::string, std::string>& f) {
+  int64_t batch = std::stoll(flag(f, "--batch", "128"));
+  int steps = std::stoi(flag(f, "--steps", "20"));
+  const char* env = std::getenv("SOFT_DEPTHWISE");
+  const char* backend = env && std::strcmp(env, "cudnn") == 0 ? "cudnn" : "kernels";
+  NoGradGuard no_grad;
+  struct Stage { int64_t heads, side, kernel; };
+  for (Stage s : {Stage{2, 56, 9}, Stage{4, 28, 5}, Stage{10, 14, 3}}) {
+    Conv2dParams p{{1, 1}, {s.kernel / 2, s.kernel / 2}, s.heads};
+    Shape x_shape{batch * 32, s.heads, s.side, s.side}, w_shape{s.heads, 1, s.kernel, s.kernel};
+    Tensor x = to_device(uniform(x_shape, -1, 1), Device::cuda(0));
+    Tensor w = to_device(uniform(w_shape, -1, 1), Device::cuda(0));
+    Tensor gy = to_device(uniform(x_shape, -1, 1), Device::cuda(0));
+    for (const char* precision : {"fp32", "bf16"}) {
+      AutocastBf16 autocast(std::string(precision) == "bf16");
+      std::vector<std::pair<const char*, std::function<void()>>> directions{
+          {"forward", [&] { conv2d(x, w, Tensor(), p); }},
+          {"grad_input", [&] { conv2d_grad_input(gy, w, x_shape, p); }},
+          {"grad_weight", [&] { conv2d_grad_weight(gy, x, w_shape, p); }}};
+      for (auto& [direction, fn] : directions)
+        std::printf("soft dwconv %s k%lld %s %s: %.3f ms (%s)\n", shape_str(x_shape).c_str(),
+                    static_cast<long long>(s.kernel), precision, direction, timed(fn, steps) * 1e3, backend);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -126,8 +157,9 @@ int main(int argc, char** argv) {
   try {
     if (command == "train") bench_train(parse_flags(argc, argv));
     else if (command == "attn") bench_attn(parse_flags(argc, argv));
+    else if (command == "dwconv") bench_dwconv(parse_flags(argc, argv));
     else {
-      std::fprintf(stderr, "usage: gpu_bench train|attn [--flag value ...]\n");
+      std::fprintf(stderr, "usage: gpu_bench train|attn|dwconv [--flag value ...]\n");
       return 2;
     }
   } catch (const Error& e) {

@@ -5,6 +5,7 @@ the format of build/bench/gpu_bench, so scripts/gpu-check.sh can print ratios.
 
     python3 bench/torch_soft_gpu.py train --model soft_tiny --img 224 --batch 128 --steps 10
     python3 bench/torch_soft_gpu.py attn --tokens 1024,4096,16384,65536
+    python3 bench/torch_soft_gpu.py dwconv --batch 128 --steps 20
 """
 import argparse
 import os
@@ -70,6 +71,28 @@ def bench_attn(args):
             torch.cuda.empty_cache()
 
 
+def bench_dwconv(args):
+    """soft_tiny's local depthwise convs (stages 1-3 at 224 px), one direction at a time."""
+    for heads, side, k in ((2, 56, 9), (4, 28, 5), (10, 14, 3)):
+        shape = (args.batch * 32, heads, side, side)
+        w_shape = (heads, 1, k, k)
+        for precision in ("fp32", "bf16"):
+            dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+            x = torch.rand(shape, device="cuda", dtype=dtype) * 2 - 1
+            w = torch.rand(w_shape, device="cuda", dtype=dtype) * 2 - 1
+            gy = torch.rand(shape, device="cuda", dtype=dtype) * 2 - 1
+            conv = torch.nn.functional.conv2d
+            directions = (
+                ("forward", lambda: conv(x, w, None, 1, k // 2, 1, heads)),
+                ("grad_input", lambda: torch.nn.grad.conv2d_input(shape, w, gy, 1, k // 2, 1, heads)),
+                ("grad_weight", lambda: torch.nn.grad.conv2d_weight(x, w_shape, gy, 1, k // 2, 1, heads)),
+            )
+            with torch.no_grad():
+                for direction, fn in directions:
+                    ms = timed(fn, args.steps) * 1e3
+                    print(f"torch dwconv [{', '.join(map(str, shape))}] k{k} {precision} {direction}: {ms:.3f} ms")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,12 +105,15 @@ def main():
     attn.add_argument("--tokens", default="1024,4096,16384,65536")
     attn.add_argument("--dim", type=int, default=64)
     attn.add_argument("--heads", type=int, default=2)
+    dwconv = sub.add_parser("dwconv")
+    dwconv.add_argument("--batch", type=int, default=128)
+    dwconv.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("torch_soft_gpu.py: no CUDA device")
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    bench_train(args) if args.command == "train" else bench_attn(args)
+    {"train": bench_train, "attn": bench_attn, "dwconv": bench_dwconv}[args.command](args)
 
 
 if __name__ == "__main__":
