@@ -16,10 +16,13 @@
 // over every lanes-th row of the units, and the lanes are summed in order into partial[c, split, k].
 // Pass 2: one thread per (c, k) sums the splits in order.
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <type_traits>
 
 #include "cuda/bf16.h"
@@ -61,17 +64,18 @@ struct Geometry {
 
 // dst [planes, Ho, Wo] from src [planes, H, W]: output (oh, ow) reads src[oh * sh - ph + ki,
 // ow * sw - pw + kj] (zero outside), ph/pw of either sign. Tiles [TH, TW] (TH a multiple of
-// kRows) read input tiles [IH, IW]; tiles_w tiles per row of tiles, `tiles` per plane; P planes a block.
+// kRows) read input tiles [IH, IW], stored with rows IP apart (tile_pitch); tiles_w tiles per row
+// of tiles, `tiles` per plane; P planes a block.
 struct TileArgs {
   int64_t planes, C;
   int H, W, Ho, Wo, kh, kw, sh, sw, ph, pw;
-  int TH, TW, IH, IW, tiles_w, tiles, P;
+  int TH, TW, IH, IW, IP, tiles_w, tiles, P;
   bool flip;  // read the kernel flipped: tap k is w[kh * kw - 1 - k]
   bool bf16;  // round operands and result to bfloat16 (float only)
 };
 
 size_t tile_shared_bytes(const TileArgs& a, int P, size_t elem) {
-  return static_cast<size_t>(P) * (static_cast<size_t>(a.IH) * a.IW + static_cast<size_t>(a.kh) * a.kw) * elem;
+  return static_cast<size_t>(P) * (static_cast<size_t>(a.IH) * a.IP + static_cast<size_t>(a.kh) * a.kw) * elem;
 }
 
 int tile_threads(const TileArgs& a) {
@@ -80,6 +84,45 @@ int tile_threads(const TileArgs& a) {
 
 int64_t tile_grid(const TileArgs& a) { return ceil_div(a.planes, a.P) * a.tiles; }
 
+// Shared-memory wavefronts of one read by every warp of the block: thread j reads input tile
+// address pp * IH * pitch + rg * kRows * sh * pitch + col * sw (plane pp, row group rg, column col);
+// distinct addresses in one bank are served one after another.
+int tile_wavefronts(const TileArgs& a, int pitch) {
+  int per_plane = a.TW * (a.TH / kRows), items = a.P * per_plane, total = 0;
+  for (int warp = 0; warp * 32 < items; ++warp) {
+    int64_t address[32];
+    int n = 0;
+    for (int j = warp * 32; j < std::min(items, warp * 32 + 32); ++j) {
+      int pp = j / per_plane, q = j % per_plane;
+      address[n++] = (static_cast<int64_t>(pp) * a.IH + q / a.TW * kRows * a.sh) * pitch + q % a.TW * a.sw;
+    }
+    std::sort(address, address + n);
+    int per_bank[32] = {}, worst = 0;
+    for (int i = 0; i < n; ++i)
+      if (i == 0 || address[i] != address[i - 1]) worst = std::max(worst, ++per_bank[address[i] % 32]);
+    total += worst;
+  }
+  return total;
+}
+
+// The input tile's row pitch: of IW .. IW + 31, the first with the fewest wavefronts per read.
+// Kept per tiling (the search costs tens of microseconds; a training step asks for a few tilings).
+int tile_pitch(const TileArgs& a) {
+  static std::mutex mutex;
+  static std::map<std::array<int, 7>, int> known;  // guarded by mutex
+  std::array<int, 7> key{a.TH, a.TW, a.IH, a.IW, a.P, a.sh, a.sw};
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = known.find(key);
+  if (it != known.end()) return it->second;
+  int best = a.IW, best_cost = tile_wavefronts(a, a.IW);
+  for (int pitch = a.IW + 1; pitch < a.IW + 32; ++pitch) {
+    int cost = tile_wavefronts(a, pitch);
+    if (cost < best_cost) best = pitch, best_cost = cost;
+  }
+  known.emplace(key, best);
+  return best;
+}
+
 TileArgs tile_args(int64_t planes, int64_t C, int64_t H, int64_t W, int64_t Ho, int64_t Wo, int64_t kh, int64_t kw,
                    int64_t sh, int64_t sw, int64_t ph, int64_t pw, bool flip, bool bf16, size_t elem) {
   TileArgs a{};
@@ -87,11 +130,16 @@ TileArgs tile_args(int64_t planes, int64_t C, int64_t H, int64_t W, int64_t Ho, 
   a.planes = planes, a.C = C, a.H = i(H), a.W = i(W), a.Ho = i(Ho), a.Wo = i(Wo), a.kh = i(kh), a.kw = i(kw);
   a.sh = i(sh), a.sw = i(sw), a.ph = i(ph), a.pw = i(pw), a.flip = flip, a.bf16 = bf16;
   a.TH = tile_side(Ho, kRows), a.TW = tile_side(Wo, 1);
-  a.IH = i((a.TH - 1) * sh + kh), a.IW = i((a.TW - 1) * sw + kw);
+  a.IH = i((a.TH - 1) * sh + kh), a.IW = i((a.TW - 1) * sw + kw), a.IP = a.IW;
   a.tiles_w = i(ceil_div(Wo, a.TW)), a.tiles = i(a.tiles_w * ceil_div(Ho, a.TH));
   int per_plane = a.TW * (a.TH / kRows);
   a.P = i(std::clamp<int64_t>(kThreads256 / per_plane, 1, std::max<int64_t>(planes, 1)));
   while (a.P > 1 && tile_shared_bytes(a, a.P, elem) > kMaxShared) --a.P;
+  if (tile_shared_bytes(a, a.P, elem) > kMaxShared) return a;  // too large: tile_fits says no
+  int padded = tile_pitch(a);
+  TileArgs wide = a;
+  wide.IP = padded;
+  if (tile_shared_bytes(wide, wide.P, elem) <= kMaxShared) a.IP = padded;
   return a;
 }
 
@@ -118,10 +166,10 @@ __global__ void depthwise_tile_kernel(const T* __restrict__ src, const T* __rest
                                       T* __restrict__ dst, TileArgs a) {
   constexpr bool fixed = KH > 0;
   const int kh = fixed ? KH : a.kh, kw = fixed ? KW : a.kw, sh = fixed ? 1 : a.sh, sw = fixed ? 1 : a.sw;
-  const int kk = kh * kw, in_tile = a.IH * a.IW;
+  const int kk = kh * kw, in_tile = a.IH * a.IW, in_stored = a.IH * a.IP;
   extern __shared__ __align__(16) unsigned char shared_raw[];
-  T* s_in = reinterpret_cast<T*>(shared_raw);  // [P, IH, IW]
-  T* s_w = s_in + a.P * in_tile;                // [P, kh * kw]
+  T* s_in = reinterpret_cast<T*>(shared_raw);  // [P, IH, IP], columns [0, IW) used
+  T* s_w = s_in + a.P * in_stored;              // [P, kh * kw]
   const int64_t plane0 = static_cast<int64_t>(blockIdx.x) / a.tiles * a.P;
   const int tile = static_cast<int>(blockIdx.x % a.tiles);
   const int planes = static_cast<int>(min(static_cast<int64_t>(a.P), a.planes - plane0));
@@ -129,10 +177,10 @@ __global__ void depthwise_tile_kernel(const T* __restrict__ src, const T* __rest
   const int ih0 = th0 * sh - a.ph, iw0 = tw0 * sw - a.pw;
   const int64_t src_plane = static_cast<int64_t>(a.H) * a.W, dst_plane = static_cast<int64_t>(a.Ho) * a.Wo;
   for (int i = threadIdx.x; i < planes * in_tile; i += blockDim.x) {
-    int pp = i / in_tile, r = i % in_tile, ih = ih0 + r / a.IW, iw = iw0 + r % a.IW;
+    int pp = i / in_tile, r = i % in_tile, y = r / a.IW, x = r % a.IW, ih = ih0 + y, iw = iw0 + x;
     T v = T(0);
     if (ih >= 0 && ih < a.H && iw >= 0 && iw < a.W) v = operand(src[(plane0 + pp) * src_plane + ih * a.W + iw], a.bf16);
-    s_in[i] = v;
+    s_in[pp * in_stored + y * a.IP + x] = v;
   }
   for (int i = threadIdx.x; i < planes * kk; i += blockDim.x) {
     int pp = i / kk, k = i % kk;
@@ -143,7 +191,7 @@ __global__ void depthwise_tile_kernel(const T* __restrict__ src, const T* __rest
   const int per_plane = a.TW * (a.TH / kRows);
   for (int j = threadIdx.x; j < planes * per_plane; j += blockDim.x) {
     int pp = j / per_plane, q = j % per_plane, r = q / a.TW * kRows, col = q % a.TW;  // outputs (r + i, col)
-    const T* in = s_in + pp * in_tile + r * sh * a.IW + col * sw;  // input tile row r * sh, column col * sw
+    const T* in = s_in + pp * in_stored + r * sh * a.IP + col * sw;  // input tile row r * sh, column col * sw
     const T* wp = s_w + pp * kk;
     T acc[kRows] = {};
     if constexpr (fixed) {
@@ -154,7 +202,7 @@ __global__ void depthwise_tile_kernel(const T* __restrict__ src, const T* __rest
       for (int ir = 0; ir < kRows - 1 + KH; ++ir)  // input row ir feeds output i through kernel row ir - i
 #pragma unroll
         for (int kj = 0; kj < KW; ++kj) {
-          T v = in[ir * a.IW + kj];
+          T v = in[ir * a.IP + kj];
 #pragma unroll
           for (int i = 0; i < kRows; ++i)
             if (ir - i >= 0 && ir - i < KH) acc[i] += wr[(ir - i) * KW + kj] * v;
@@ -162,7 +210,7 @@ __global__ void depthwise_tile_kernel(const T* __restrict__ src, const T* __rest
     } else {
       for (int ir = 0; ir < (kRows - 1) * sh + kh; ++ir)  // output i through kernel row ir - i * sh
         for (int kj = 0; kj < kw; ++kj) {
-          T v = in[ir * a.IW + kj];
+          T v = in[ir * a.IP + kj];
 #pragma unroll
           for (int i = 0; i < kRows; ++i) {
             int ki = ir - i * sh;
@@ -223,17 +271,19 @@ __global__ void depthwise_grad_input_gather_kernel(const T* __restrict__ gy, con
 
 // ---- weight gradient ----------------------------------------------------------------------
 
-// Units: P batch items of one channel x one [TH, TW] tile of gy (input tile [IH, IW]); `units` per
-// channel, `splits` blocks per channel; a block of lanes * kh * kw threads (rounded up to 32).
+// Units: P batch items of one channel x one [TH, TW] tile of gy (input tile [IH, IW], rows XP
+// apart in shared memory); `units` per channel, `splits` blocks per channel; a block of
+// lanes * kh * kw threads (rounded up to 32). XP = kw mod 32 puts the 32 taps a warp reads from
+// one row of gy in 32 different banks (tap (ki, kj) at ki * XP + kj).
 struct WeightArgs {
   int64_t B, C, units, splits;
   int H, W, Ho, Wo, kh, kw, sh, sw, ph, pw;
-  int TH, TW, IH, IW, tiles_w, tiles, P, lanes, threads;
+  int TH, TW, IH, IW, XP, tiles_w, tiles, P, lanes, threads;
   bool bf16;
 };
 
 size_t weight_shared_bytes(const WeightArgs& a, int P, size_t elem) {
-  size_t tiles = static_cast<size_t>(P) * (static_cast<size_t>(a.IH) * a.IW + static_cast<size_t>(a.TH) * a.TW);
+  size_t tiles = static_cast<size_t>(P) * (static_cast<size_t>(a.IH) * a.XP + static_cast<size_t>(a.TH) * a.TW);
   return (tiles + a.threads) * elem;
 }
 
@@ -247,6 +297,7 @@ WeightArgs weight_args(const Geometry& g, bool bf16, size_t elem) {
   a.lanes = i(a.threads / kk);
   a.TH = tile_side(g.Ho, 1), a.TW = tile_side(g.Wo, 1);
   a.IH = i((a.TH - 1) * g.sh + g.kh), a.IW = i((a.TW - 1) * g.sw + g.kw);
+  a.XP = a.IW + ((a.kw - a.IW) % 32 + 32) % 32;
   a.tiles_w = i(ceil_div(g.Wo, a.TW)), a.tiles = i(a.tiles_w * ceil_div(g.Ho, a.TH));
   a.P = i(std::clamp<int64_t>(kUnitOutputs / (a.TH * a.TW), 1, std::max<int64_t>(g.B, 1)));
   while (a.P > 1 && weight_shared_bytes(a, a.P, elem) > kMaxShared) --a.P;
@@ -263,10 +314,10 @@ bool weight_fits(const WeightArgs& a, size_t elem) {
 template <class T>
 __global__ void depthwise_grad_weight_partial_kernel(const T* __restrict__ gy, const T* __restrict__ x,
                                                      T* __restrict__ partial, WeightArgs a) {
-  const int kk = a.kh * a.kw, x_tile = a.IH * a.IW, g_tile = a.TH * a.TW;
+  const int kk = a.kh * a.kw, x_tile = a.IH * a.IW, x_stored = a.IH * a.XP, g_tile = a.TH * a.TW;
   extern __shared__ __align__(16) unsigned char shared_raw[];
-  T* s_x = reinterpret_cast<T*>(shared_raw);  // [P, IH, IW]
-  T* s_g = s_x + a.P * x_tile;                 // [P, TH, TW]
+  T* s_x = reinterpret_cast<T*>(shared_raw);  // [P, IH, XP], columns [0, IW) used
+  T* s_g = s_x + a.P * x_stored;               // [P, TH, TW]
   T* s_sum = s_g + a.P * g_tile;               // [threads]
   const int64_t c = blockIdx.x / a.splits, split = blockIdx.x % a.splits;
   const int64_t u0 = a.units * split / a.splits, u1 = a.units * (split + 1) / a.splits;
@@ -281,11 +332,11 @@ __global__ void depthwise_grad_weight_partial_kernel(const T* __restrict__ gy, c
     const int ih0 = th0 * a.sh - a.ph, iw0 = tw0 * a.sw - a.pw;
     __syncthreads();  // the previous unit's tiles are read
     for (int i = t; i < items * x_tile; i += blockDim.x) {
-      int pp = i / x_tile, r = i % x_tile, ih = ih0 + r / a.IW, iw = iw0 + r % a.IW;
+      int pp = i / x_tile, r = i % x_tile, y = r / a.IW, col = r % a.IW, ih = ih0 + y, iw = iw0 + col;
       T v = T(0);
       if (ih >= 0 && ih < a.H && iw >= 0 && iw < a.W)
         v = operand(x[((b0 + pp) * a.C + c) * x_plane + ih * a.W + iw], a.bf16);
-      s_x[i] = v;
+      s_x[pp * x_stored + y * a.XP + col] = v;
     }
     for (int i = t; i < items * g_tile; i += blockDim.x) {
       int pp = i / g_tile, r = i % g_tile, oh = th0 + r / a.TW, ow = tw0 + r % a.TW;
@@ -298,7 +349,7 @@ __global__ void depthwise_grad_weight_partial_kernel(const T* __restrict__ gy, c
       for (int row = lane; row < items * a.TH; row += a.lanes) {  // row = pp * TH + y
         int pp = row / a.TH, y = row % a.TH;
         const T* g = s_g + row * a.TW;
-        const T* xr = s_x + pp * x_tile + (y * a.sh + ki) * a.IW + kj;
+        const T* xr = s_x + pp * x_stored + (y * a.sh + ki) * a.XP + kj;
         for (int col = 0; col < a.TW; ++col) acc += g[col] * xr[col * a.sw];
       }
   }
