@@ -74,11 +74,11 @@ double tolerance(DType dtype) { return dtype == DType::Float32 ? 1e-5 : 1e-12; }
 
 TEST_CASE("cuda: depthwise conv2d kernels match the CPU at the SOFT local-conv shapes") {
   SOFT_SKIP_WITHOUT_GPU();
-  // The local branch runs over [B*d, heads, H, W] (d = 32): stages 1-3 at 224 px, batch 4 / 32.
+  // The local branch runs over [B*d, heads, H, W] (d = 32): stages 1-3 at 224 px, B * d = 2.
   for (DType dtype : {DType::Float32, DType::Float64}) {
-    expect_depthwise_matches({4, 2, 56, 56}, {9, 9}, params({1, 1}, {4, 4}, 2), dtype, tolerance(dtype));
-    expect_depthwise_matches({4, 4, 28, 28}, {5, 5}, params({1, 1}, {2, 2}, 4), dtype, tolerance(dtype));
-    expect_depthwise_matches({4, 10, 14, 14}, {3, 3}, params({1, 1}, {1, 1}, 10), dtype, tolerance(dtype));
+    expect_depthwise_matches({2, 2, 56, 56}, {9, 9}, params({1, 1}, {4, 4}, 2), dtype, tolerance(dtype));
+    expect_depthwise_matches({2, 4, 28, 28}, {5, 5}, params({1, 1}, {2, 2}, 4), dtype, tolerance(dtype));
+    expect_depthwise_matches({2, 10, 14, 14}, {3, 3}, params({1, 1}, {1, 1}, 10), dtype, tolerance(dtype));
   }
   // Nystromformer's skip: a (33 x 1) conv per head over [B, heads, N, d].
   expect_depthwise_matches({2, 4, 196, 32}, {33, 1}, params({1, 1}, {16, 0}, 4), DType::Float32, 1e-5);
@@ -105,9 +105,19 @@ TEST_CASE("cuda: depthwise conv2d kernels match the CPU at odd shapes") {
     expect_depthwise_matches({70, 5, 3, 4}, {3, 3}, params({1, 1}, {1, 1}, 5), dtype, tol);
     expect_depthwise_matches({1, 1, 1, 1}, {1, 1}, params({1, 1}, {0, 0}, 1), dtype, tol);
     expect_depthwise_matches({1, 2, 1, 3}, {3, 3}, params({1, 1}, {1, 1}, 2), dtype, tol);
+    // 1024 channels: one weight-gradient block per channel, summing its 3 tiles one after another.
+    expect_depthwise_matches({1, 1024, 3, 70}, {3, 3}, params({1, 1}, {1, 1}, 1024), dtype, tol);
   }
   // More than 65535 planes (grid limit of a y/z dimension) and blocks.
   expect_depthwise_matches({33000, 2, 3, 3}, {3, 3}, params({1, 1}, {1, 1}, 2), DType::Float32, 1e-5);
+}
+
+// Not named "cuda: depthwise conv2d ..." so that racecheck (scripts/gpu-check.sh) skips this larger
+// case: the tiles of one block are the case above.
+TEST_CASE("cuda: the weight gradient of a depthwise conv2d sums several batch groups in one block") {
+  SOFT_SKIP_WITHOUT_GPU();
+  // 40 items of 3x40 in groups of 34: each of the 1024 blocks sums 2 groups x 2 tiles, the last group partial.
+  expect_depthwise_matches({40, 1024, 3, 40}, {3, 3}, params({1, 1}, {1, 1}, 1024), DType::Float32, 1e-5);
 }
 
 TEST_CASE("cuda: depthwise conv2d under AutocastBf16 rounds operands and results to bfloat16") {
@@ -115,7 +125,7 @@ TEST_CASE("cuda: depthwise conv2d under AutocastBf16 rounds operands and results
   // As the cuDNN path: bfloat16 operands, float32 accumulation, a bfloat16 result (relative
   // rounding 2^-9) converted to float32, then the bias in float32.
   Conv2dParams p = params({1, 1}, {4, 4}, 2);
-  Shape x_shape{4, 2, 56, 56}, w_shape{2, 1, 9, 9};
+  Shape x_shape{2, 2, 56, 56}, w_shape{2, 1, 9, 9};
   Tensor x = rand_input(x_shape, -1, 1, DType::Float32, false), w = rand_input(w_shape, -1, 1, DType::Float32, false);
   Tensor b = rand_input({2}, -1, 1, DType::Float32, false);
   auto rounded = [](const Tensor& t) { return to_dtype(to_dtype(t, DType::BFloat16), DType::Float32); };
