@@ -5,8 +5,8 @@
 // the forward of gy with the kernel flipped and padded by k - 1 - pad. A block loads the input
 // tile of a [TH, TW] output tile (with its halo, zeros outside the plane) and its weights into
 // shared memory, for P planes at once when planes are small (7x7 ...); each thread computes kRows
-// outputs of one column, so each input row it reads serves up to kRows outputs. 3x3 to 9x9 kernels
-// at stride 1 are compiled with their size, their weights in registers.
+// outputs of one column, so each input row it reads serves up to kRows outputs. 3x3, 5x5, 7x7, 9x9
+// kernels at stride 1 are compiled with their size, their weights in registers.
 // The input gradient at stride > 1 is a gather, one thread per input element.
 //
 // Weight gradient dw[c, k] = sum over b, o of gy[b, c, o] * x[b, c, o * stride - pad + k]: a sum
@@ -33,14 +33,14 @@
 namespace soft::cuda {
 namespace {
 
-constexpr int kRows = 4;               // tile kernel: outputs of one column per thread
-constexpr int kMaxTile = 32;           // output tile sides
-constexpr int kThreads256 = 256;       // threads of a block (more when a kernel has more taps)
-constexpr int64_t kMaxTaps = 1024;     // the weight gradient's block has a thread per tap
+constexpr int kRows = 4;                 // tile kernel: outputs of one column per thread
+constexpr int kMaxTile = 32;             // output tile sides
+constexpr int kBlockThreads = 256;       // threads of a block (more when a kernel has more taps)
+constexpr int64_t kMaxTaps = 1024;       // the weight gradient's block has a thread per tap
 constexpr size_t kMaxShared = 48 << 10;  // dynamic shared memory without an opt-in
-constexpr int kUnitOutputs = 2048;     // weight gradient: gy elements per unit at least (small planes)
+constexpr int kUnitOutputs = 2048;       // weight gradient: gy elements per unit at least (small planes)
 constexpr int64_t kTargetBlocks = 1024;  // weight gradient: first-pass blocks over all channels
-constexpr int64_t kMaxSide = 1 << 20;  // strides and paddings beyond this go to cuDNN
+constexpr int64_t kMaxSide = 1 << 20;    // strides and paddings beyond this go to cuDNN
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -79,7 +79,7 @@ size_t tile_shared_bytes(const TileArgs& a, int P, size_t elem) {
 }
 
 int tile_threads(const TileArgs& a) {
-  return static_cast<int>(std::min<int64_t>(kThreads256, round_up(int64_t(a.P) * a.TW * (a.TH / kRows), 32)));
+  return static_cast<int>(std::min<int64_t>(kBlockThreads, round_up(int64_t(a.P) * a.TW * (a.TH / kRows), 32)));
 }
 
 int64_t tile_grid(const TileArgs& a) { return ceil_div(a.planes, a.P) * a.tiles; }
@@ -133,7 +133,7 @@ TileArgs tile_args(int64_t planes, int64_t C, int64_t H, int64_t W, int64_t Ho, 
   a.IH = i((a.TH - 1) * sh + kh), a.IW = i((a.TW - 1) * sw + kw), a.IP = a.IW;
   a.tiles_w = i(ceil_div(Wo, a.TW)), a.tiles = i(a.tiles_w * ceil_div(Ho, a.TH));
   int per_plane = a.TW * (a.TH / kRows);
-  a.P = i(std::clamp<int64_t>(kThreads256 / per_plane, 1, std::max<int64_t>(planes, 1)));
+  a.P = i(std::clamp<int64_t>(kBlockThreads / per_plane, 1, std::max<int64_t>(planes, 1)));
   while (a.P > 1 && tile_shared_bytes(a, a.P, elem) > kMaxShared) --a.P;
   if (tile_shared_bytes(a, a.P, elem) > kMaxShared) return a;  // too large: tile_fits says no
   int padded = tile_pitch(a);
@@ -293,7 +293,7 @@ WeightArgs weight_args(const Geometry& g, bool bf16, size_t elem) {
   a.B = g.B, a.C = g.C, a.H = i(g.H), a.W = i(g.W), a.Ho = i(g.Ho), a.Wo = i(g.Wo), a.kh = i(g.kh), a.kw = i(g.kw);
   a.sh = i(g.sh), a.sw = i(g.sw), a.ph = i(g.ph), a.pw = i(g.pw), a.bf16 = bf16;
   int64_t kk = g.kh * g.kw;
-  a.threads = i(kk <= kThreads256 ? kThreads256 : round_up(kk, 32));
+  a.threads = i(kk <= kBlockThreads ? kBlockThreads : round_up(kk, 32));
   a.lanes = i(a.threads / kk);
   a.TH = tile_side(g.Ho, 1), a.TW = tile_side(g.Wo, 1);
   a.IH = i((a.TH - 1) * g.sh + g.kh), a.IW = i((a.TW - 1) * g.sw + g.kw);
