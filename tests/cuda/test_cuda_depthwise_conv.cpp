@@ -3,6 +3,7 @@
 // bias through autograd (which reaches them through conv2d's CUDA kernel; the bias gradient is
 // conv2d's sum), at soft_tiny's local-conv shapes and at shapes that reach every edge of the
 // tiling; their bfloat16 rounding under AutocastBf16; and which convolutions they take.
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -123,7 +124,7 @@ TEST_CASE("cuda: the weight gradient of a depthwise conv2d sums several batch gr
 TEST_CASE("cuda: depthwise conv2d under AutocastBf16 rounds operands and results to bfloat16") {
   SOFT_SKIP_WITHOUT_GPU();
   // As the cuDNN path: bfloat16 operands, float32 accumulation, a bfloat16 result (relative
-  // rounding 2^-9) converted to float32, then the bias in float32.
+  // rounding at most 2^-8 = 3.9e-3) converted to float32, then the bias in float32.
   Conv2dParams p = params({1, 1}, {4, 4}, 2);
   Shape x_shape{2, 2, 56, 56}, w_shape{2, 1, 9, 9};
   Tensor x = rand_input(x_shape, -1, 1, DType::Float32, false), w = rand_input(w_shape, -1, 1, DType::Float32, false);
@@ -143,9 +144,20 @@ TEST_CASE("cuda: depthwise conv2d under AutocastBf16 rounds operands and results
     cuda::depthwise_conv2d_grad_weight(gpu(gy), gpu(x), p, dw_gpu);
   }
   CHECK(normwise_error(host(y_gpu), y) > 1e-6);  // it did round
-  CHECK(normwise_error(host(y_gpu), y_rounded) < 4e-3);
-  CHECK(normwise_error(host(dx_gpu), dx_rounded) < 4e-3);
-  CHECK(normwise_error(host(dw_gpu), dw_rounded) < 4e-3);
+  CHECK(normwise_error(host(y_gpu), y_rounded) < 5e-3);
+  CHECK(normwise_error(host(dx_gpu), dx_rounded) < 5e-3);
+  CHECK(normwise_error(host(dw_gpu), dw_rounded) < 5e-3);
+  // The gradients (no bias) are bfloat16 values: float32 with the low 16 bits zero.
+  for (const Tensor& result : {dx_gpu, dw_gpu}) {
+    size_t off_grid = 0;
+    for (double v : host(result).to_vector()) {
+      float f = static_cast<float>(v);
+      uint32_t bits;
+      std::memcpy(&bits, &f, sizeof bits);
+      off_grid += (bits & 0xffffu) != 0;
+    }
+    CHECK(off_grid == 0);
+  }
   // Values already in bfloat16 with a result exact in it: nothing else rounds.
   Tensor ones_x = Tensor::from_vector(std::vector<double>(2 * 1 * 4 * 4, 1.0), {2, 1, 4, 4}, DType::Float32);
   Tensor ones_w = Tensor::from_vector(std::vector<double>(9, 0.5), {1, 1, 3, 3}, DType::Float32);
