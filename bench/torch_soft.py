@@ -13,6 +13,7 @@ built from the same configs/models/*.json), printed as the same result lines wit
     /usr/bin/python3 bench/torch_soft.py attn --sweep --tokens 1024,4096,16384,65536
     /usr/bin/python3 bench/torch_soft.py gemm --sizes 1024
     python3 bench/torch_soft.py train --model soft_tiny --batch 128 --device cuda --precision bf16 [--compile]
+    python3 bench/torch_soft.py dwconv --device cuda --batch 128
 
 On the CPU, Debian builds torch with BLAS_INFO=generic: matrix products go through whatever
 libblas.so.3 the system's alternatives point at: the slow reference BLAS unless OpenBLAS is
@@ -60,6 +61,8 @@ def parse_args():
     attn.add_argument("--sweep", action="store_true", help="every --tokens in a child process")
     attn.add_argument("--softmax-cap-mib", type=int, default=1024)
     attn.add_argument("--cold-from", type=int, default=None, help="sweep: sizes from N tokens up without warm-up")
+    dwconv = sub.add_parser("dwconv", parents=[common], help="soft_tiny's local depthwise convs, each direction")
+    dwconv.add_argument("--batch", type=int, default=128)
     gemm = sub.add_parser("gemm", parents=[common])
     gemm.add_argument("--sizes", default="256,512,1024,2048")
     args = parser.parse_args()
@@ -261,6 +264,28 @@ def bench_attn_sweep(args):
                   f"# {n} tokens {kind}: failed, exit status {done.returncode}", flush=True)
 
 
+def bench_dwconv(args):
+    """soft_tiny's local depthwise convs (stages 1-3 at 224 px), one direction at a time, as soft bench dwconv."""
+    device = torch.device(args.device)
+    dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
+    with torch.no_grad():
+        for heads, side, k in ((2, 56, 9), (4, 28, 5), (10, 14, 3)):
+            shape, w_shape = (args.batch * 32, heads, side, side), (heads, 1, k, k)
+            x = torch.empty(shape, device=device, dtype=dtype).uniform_(-1, 1)      # [B*d, h, H, W]
+            w = torch.empty(w_shape, device=device, dtype=dtype).uniform_(-1, 1)    # [h, 1, k, k]
+            gy = torch.empty(shape, device=device, dtype=dtype).uniform_(-1, 1)     # [B*d, h, H, W]
+            directions = (
+                ("forward", lambda: F.conv2d(x, w, None, 1, k // 2, 1, heads)),
+                ("grad_input", lambda: torch.nn.grad.conv2d_input(shape, w, gy, 1, k // 2, 1, heads)),
+                ("grad_weight", lambda: torch.nn.grad.conv2d_weight(x, w_shape, gy, 1, k // 2, 1, heads)),
+            )
+            for direction, fn in directions:
+                seconds = median_seconds(fn, args.steps, args.warmup)
+                print(result_line("dwconv", impl="torch", input="x".join(map(str, shape)), kernel=k,
+                                  device=args.device, precision=args.precision, direction=direction,
+                                  threads=args.threads, steps=args.steps, ms=f"{seconds * 1e3:.3f}"))
+
+
 def bench_gemm(args):
     for n in [int(s) for s in args.sizes.split(",")]:
         torch.manual_seed(0)
@@ -286,6 +311,8 @@ def main(args):
         bench_attn_sweep(args)
     elif args.benchmark == "attn":
         bench_attn_one(args, int(args.tokens), args.kind or "soft")
+    elif args.benchmark == "dwconv":
+        bench_dwconv(args)
     else:
         bench_gemm(args)
 

@@ -6,6 +6,8 @@
 // tensor cores on Ampere and later, which would miss the CPU by ~1e-3. Under AutocastBf16
 // (ops/autocast.h) the operands are rounded to bfloat16 and the convolution runs on the tensor
 // cores with float32 accumulation; its bfloat16 result is converted to float32.
+// Depthwise convolutions (groups == Cin == Cout) go to the hand-written kernels of
+// cuda/depthwise_conv2d.cu instead, unless SOFT_DEPTHWISE=cudnn.
 // A build without cuDNN registers nothing here: ops/conv2d.cpp then reports that GPU
 // convolutions need cuDNN.
 #ifdef SOFT_HAS_CUDNN
@@ -19,6 +21,7 @@
 #include "cuda/bf16.h"
 #include "cuda/check.h"
 #include "cuda/context.h"
+#include "cuda/depthwise_conv2d.h"
 #include "cuda/launch.cuh"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
@@ -171,6 +174,7 @@ void check_dtype(const char* op, DType dtype) {
 
 void cuda_conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p, Tensor& y) {
   check_dtype("conv2d", x.dtype());
+  if (depthwise_kernels_take(x.shape(), w.shape(), p, x.dtype())) return depthwise_conv2d(x, w, bias, p, y);
   if (y.numel() == 0) return;
   int device = y.device().index;
   set_device(device);
@@ -212,6 +216,7 @@ void cuda_conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Con
 
 void cuda_conv2d_grad_input(const Tensor& gy, const Tensor& w, const Conv2dParams& p, Tensor& dx) {
   check_dtype("conv2d_grad_input", gy.dtype());
+  if (depthwise_kernels_take(dx.shape(), w.shape(), p, gy.dtype())) return depthwise_conv2d_grad_input(gy, w, p, dx);
   if (dx.numel() == 0) return;
   int device = dx.device().index;
   set_device(device);
@@ -247,6 +252,7 @@ void cuda_conv2d_grad_input(const Tensor& gy, const Tensor& w, const Conv2dParam
 
 void cuda_conv2d_grad_weight(const Tensor& gy, const Tensor& x, const Conv2dParams& p, Tensor& dw) {
   check_dtype("conv2d_grad_weight", gy.dtype());
+  if (depthwise_kernels_take(x.shape(), dw.shape(), p, gy.dtype())) return depthwise_conv2d_grad_weight(gy, x, p, dw);
   if (dw.numel() == 0) return;
   int device = dw.device().index;
   set_device(device);

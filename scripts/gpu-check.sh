@@ -76,6 +76,13 @@ for precision in fp32 bf16; do
   step "bench: torch train soft_tiny $precision" 180 \
     sh -c "python3 bench/torch_soft.py $TRAIN --steps $STEPS --precision $precision | tee -a $bench"
 done
+# The depthwise convs alone (soft.cpp's kernels, cuDNN's, PyTorch's) and the step on cuDNN's.
+DW="dwconv --device cuda --batch 128 --steps $STEPS --warmup 2"
+step "bench: soft.cpp depthwise convs" 60 sh -c "$SOFT bench $DW | tee -a $bench"
+step "bench: cuDNN depthwise convs" 60 sh -c "SOFT_DEPTHWISE=cudnn $SOFT bench $DW | tee -a $bench"
+step "bench: torch depthwise convs" 60 sh -c "python3 bench/torch_soft.py $DW | tee -a $bench"
+step "bench: soft.cpp train, cuDNN depthwise" 120 \
+  sh -c "SOFT_DEPTHWISE=cudnn $SOFT bench $TRAIN --steps $STEPS | sed 's/impl=soft/impl=soft-cudnn-dw/' | tee -a $bench"
 # torch.compile (default mode) where the device's PyTorch can: its compilation is the warm-up.
 step "bench: torch.compile train soft_tiny bf16" $([ $QUICK = 1 ] && echo 150 || echo 400) \
   sh -c "python3 bench/torch_soft.py $TRAIN --steps $STEPS --precision bf16 --compile | tee -a $bench"
@@ -114,7 +121,7 @@ if command -v compute-sanitizer >/dev/null; then
   # racecheck sees shared-memory hazards only: the tests of the kernels that use shared memory
   # (cuda/reduce.cuh's block reductions and the Newton inverse); all op tests took over 100 s.
   step "racecheck: shared-memory kernels" 180 compute-sanitizer --tool racecheck --error-exitcode 1 \
-    $TESTS --test-case='cuda: sum*,cuda: mean*,cuda: argmax*,cuda: max*,cuda: softmax*,cuda: cross_entropy*,cuda: layer_norm*,cuda: batch_norm*,cuda: newton_inverse (journal*'
+    $TESTS --test-case='cuda: sum*,cuda: mean*,cuda: argmax*,cuda: max*,cuda: softmax*,cuda: cross_entropy*,cuda: layer_norm*,cuda: batch_norm*,cuda: newton_inverse (journal*,cuda: depthwise conv2d*'
 else
   summary+=("compute-sanitizer                    SKIP (not on PATH)")
 fi

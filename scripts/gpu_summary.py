@@ -124,29 +124,40 @@ def summary(build, device, commit):
 
 
 def table(path):
-    """soft.cpp beside PyTorch for every benchmark both sides measured, with the speed-up."""
+    """soft.cpp beside PyTorch (and beside itself on cuDNN's depthwise convs) for every benchmark
+    measured by both, with the speed-up."""
     rows = result_lines(path)
     lines = []
     for row in rows:
-        if row.get("impl") != "soft":
+        if row.get("impl") != "soft" or row.get("backend") == "cudnn":
             continue
-        if row["result"] == "train":
+        kind = row["result"]
+        if kind == "train":
             key = dict(model=row["model"], img=row["img"], batch=row["batch"], precision=row["precision"])
             what, unit, higher_is_better = f"train {row['model']} {row['precision']}", "images_per_s", True
-        elif row["result"] == "attn":
+            others = [dict(impl=i) for i in ("torch", "torch-compile", "soft-cudnn-dw")]
+        elif kind == "attn":
             key = dict(attention=row["attention"], tokens=row["tokens"])
             what, unit, higher_is_better = f"attn {row['attention']} {row['tokens']} tokens", "fwd_bwd_ms", False
+            others = [dict(impl="torch")]
+        elif kind == "dwconv":
+            key = dict(input=row["input"], kernel=row["kernel"], precision=row["precision"],
+                       direction=row["direction"])
+            what = f"dwconv k{row['kernel']} {row['precision']} {row['direction']}"
+            unit, higher_is_better = "ms", False
+            others = [dict(impl="torch"), dict(impl="soft", backend="cudnn")]
         else:
             continue
-        for impl in ("torch", "torch-compile"):
-            other = find(rows, result=row["result"], impl=impl, **key)
+        for other_key in others:
+            other = find(rows, result=kind, **other_key, **key)
             if other is None:
                 continue
             a, b = float(row[unit]), float(other[unit])
             ratio = a / b if higher_is_better else b / a
-            peaks = f"peak {peak_of(row) or 0:9.1f} / {peak_of(other) or 0:9.1f} MiB"
-            lines.append(f"{what:34s} soft.cpp {a:9.2f}  {impl:13s} {b:9.2f} {unit:13s} "
-                         f"speed-up {ratio:5.2f}x  {peaks}")
+            name = other_key["impl"] + ("-" + other_key["backend"] if "backend" in other_key else "")
+            peaks = f"  peak {peak_of(row):9.1f} / {peak_of(other):9.1f} MiB" if peak_of(row) and peak_of(other) else ""
+            lines.append(f"{what:34s} soft.cpp {a:9.2f}  {name:13s} {b:9.2f} {unit:13s} "
+                         f"speed-up {ratio:5.2f}x{peaks}")
     print("\n".join(lines) if lines else "(no benchmark measured by both sides)")
 
 

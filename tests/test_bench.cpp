@@ -153,6 +153,25 @@ TEST_CASE("bench gemm: GFLOP/s is 2 n^3 over the time") {
   CHECK(number(lines[1], "gflop_per_s") == doctest::Approx(2 * n * n * n / (ms / 1e3) / 1e9).epsilon(0.02));
 }
 
+TEST_CASE("bench dwconv: soft_tiny's three local convs, each direction") {
+  CliResult r = soft_cli({"bench", "dwconv", "--batch", "1", "--steps", "1", "--warmup", "0", "--threads", "1"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  auto lines = results(r.out, "dwconv");
+  REQUIRE(lines.size() == 9);
+  std::vector<std::string> seen;
+  for (auto& f : lines) {
+    seen.push_back(f["input"] + " k" + f["kernel"] + " " + f["direction"]);
+    CHECK(f["backend"] == "cpu");
+    CHECK(number(f, "ms") > 0);
+  }
+  CHECK(seen == std::vector<std::string>{"32x2x56x56 k9 forward", "32x2x56x56 k9 grad_input",
+                                         "32x2x56x56 k9 grad_weight", "32x4x28x28 k5 forward",
+                                         "32x4x28x28 k5 grad_input", "32x4x28x28 k5 grad_weight",
+                                         "32x10x14x14 k3 forward", "32x10x14x14 k3 grad_input",
+                                         "32x10x14x14 k3 grad_weight"});
+}
+
 TEST_CASE("bench: usage errors exit 2, errors while running exit 1") {
   const std::vector<std::vector<std::string>> usage_errors = {
       {"bench"},
@@ -176,6 +195,7 @@ TEST_CASE("bench: usage errors exit 2, errors while running exit 1") {
       {"bench", "train", "--model", "soft_fmnist", "--batch", "2", "--precision", "fp16"},
       {"bench", "attn", "--tokens", "64", "--device", "tpu"},
       {"bench", "attn", "--tokens", "64", "--device", "cuda:99"},        // no such GPU (or no CUDA build)
+      {"bench", "dwconv", "--tokens", "64"},                             // an attn flag
   };
   for (const auto& args : usage_errors) {
     std::string command_line;

@@ -19,6 +19,7 @@ const std::map<std::string, std::vector<std::string>>& kind_flags() {
       {"attn", {"tokens", "dim", "heads", "ratio", "kind", "landmarks", "linformer-k", "features", "sweep", "out",
                 "exe", "softmax-cap-mib", "with", "cold-from", "device", "precision"}},
       {"gemm", {"sizes"}},
+      {"dwconv", {"batch", "device", "precision"}},
       {"data", {"config", "set", "seconds"}},
   };
   return flags;
@@ -28,7 +29,7 @@ void check_flags_of(const std::string& kind, const Args& args) {
   auto it = kind_flags().find(kind);
   if (it == kind_flags().end())
     throw UsageError("bench: unknown benchmark '" + kind +
-                     "': expected train, attn, gemm or data; see 'soft bench --help'");
+                     "': expected train, attn, gemm, dwconv or data; see 'soft bench --help'");
   for (const auto& [other, names] : kind_flags()) {
     if (other == kind) continue;
     for (const std::string& name : names)
@@ -90,11 +91,12 @@ ArgParser bench_parser() {
                    "  soft bench attn --tokens 65536 --dim 64 --heads 2 --ratio 8 [--kind softmax]\n"
                    "  soft bench attn --sweep --out DIR [--kind all]\n"
                    "  soft bench gemm --sizes 256,512,1024,2048\n"
+                   "  soft bench dwconv --device cuda --batch 128   # SOFT_DEPTHWISE=cudnn: the same on cuDNN\n"
                    "  soft bench data --config configs/train/imagenet_soft_tiny.json --set data.path=DIR --threads 2")
-      .positional("benchmark", "KIND", "train, attn, gemm or data")
+      .positional("benchmark", "KIND", "train, attn, gemm, dwconv or data")
       .option("model", "NAME", "train: built-in model or JSON config path (required)")
       .option("img", "N", "train: image side in pixels (default: the config's img_size)")
-      .option("batch", "B", "train: images per step (required)")
+      .option("batch", "B", "train: images per step (required); dwconv: images of soft_tiny's convs (default 128)")
       .option("tokens", "N|LIST", "attn: tokens, a square grid (required); with --sweep a list (default "
                                   "1024,4096,16384,65536)")
       .option("dim", "C", "attn: channels (default 64)")
@@ -113,8 +115,10 @@ ArgParser bench_parser() {
       .option("with", "FILE", "attn --sweep: add the 'result attn' lines of FILE (e.g. PyTorch's) to table and plot")
       .option("cold-from", "N", "attn --sweep: time sizes from N tokens up without a warm-up pass (slow sizes)")
       .option("exe", "PATH", "attn --sweep: the soft binary the children run (default: this program)")
-      .option("device", "D", "train, attn: cpu (default) or cuda[:i]; on a GPU each repetition waits for the device")
-      .option("precision", "P", "train, attn: fp32 (default) or bf16 (autocast, as torch.autocast; --device cuda)")
+      .option("device", "D", "train, attn, dwconv: cpu (default) or cuda[:i]; on a GPU each repetition waits for "
+                             "the device")
+      .option("precision", "P", "train, attn, dwconv: fp32 (default) or bf16 (autocast, as torch.autocast; "
+                                "--device cuda)")
       .option("sizes", "LIST", "gemm: matrix sides (default 256,512,1024,2048)")
       .option("config", "FILE", "data: a training config (required); its train split and transforms are measured")
       .repeated("set", "KEY=VALUE", "data: override a config key, as soft train --set")
@@ -130,8 +134,10 @@ ArgParser bench_parser() {
           "feed-forward 4C), softmax = SoftmaxBlock (pre-LN softmax attention, MLP 4C). Peak memory on the CPU is "
           "the process's peak resident set (VmHWM), so run one measurement per process (as --sweep does) to compare "
           "sizes; on a GPU it is the most device memory the tensors held during the timed repetitions (what "
-          "torch.cuda.max_memory_allocated counts). data: batches of the config's train split through its DataLoader (decode, per-sample transform, "
-          "batch transform, the normalised float32 batch) for --seconds after --warmup batches; images/s in all "
+          "torch.cuda.max_memory_allocated counts). dwconv: soft_tiny's three local depthwise convs, forward and "
+          "each gradient alone (on a GPU: soft.cpp's kernels, or cuDNN's with SOFT_DEPTHWISE=cudnn). data: batches "
+          "of the config's train split through its DataLoader (decode, per-sample transform, batch transform, the "
+          "normalised float32 batch) for --seconds after --warmup batches; images/s in all "
           "and per thread (bench/timm_data_bench.py measures timm's on Pillow).");
 }
 
@@ -148,6 +154,7 @@ int bench_command(const Args& args, std::ostream& out) {
   else if (kind == "attn" && args.has("sweep")) bench::attention_sweep(args, run, out);
   else if (kind == "attn") bench::attention(args, run, out);
   else if (kind == "data") bench::data(args, run, out);
+  else if (kind == "dwconv") bench::depthwise_conv(args, run, out);
   else bench::gemm(args, run, out);
   return kExitOk;
 }

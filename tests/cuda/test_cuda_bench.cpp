@@ -1,5 +1,5 @@
-// `soft bench train|attn --device cuda`: the benchmarks gpu-check.sh runs, at tiny sizes: they
-// run on the GPU (fp32 and bf16), say so in their result lines and report device memory.
+// `soft bench train|attn|dwconv --device cuda`: the benchmarks gpu-check.sh runs, at tiny sizes:
+// they run on the GPU (fp32 and bf16), say so in their result lines and report device memory.
 #include <sstream>
 
 #include "tests/cli_runner.h"
@@ -53,4 +53,27 @@ TEST_CASE("cuda: soft bench attn runs a block on the GPU and reports its device 
   CHECK(f["device"] == "cuda:0");
   CHECK(std::stod(f["peak_device_mib"]) > 0);
   CHECK(std::stod(f["fwd_bwd_ms"]) > 0);
+}
+
+TEST_CASE("cuda: soft bench dwconv times soft.cpp's depthwise kernels on the GPU in both precisions") {
+  SOFT_SKIP_WITHOUT_GPU();
+  for (const char* precision : {"fp32", "bf16"}) {
+    CAPTURE(precision);
+    CliResult r = soft_cli({"bench", "dwconv", "--batch", "2", "--device", "cuda", "--precision", precision,
+                            "--steps", "1", "--warmup", "1"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    std::istringstream lines(r.out);
+    int found = 0;
+    for (std::string line; std::getline(lines, line);) {
+      auto f = tools::bench::parse_result_line(line);
+      if (f["result"] != "dwconv") continue;
+      ++found;
+      CHECK(f["device"] == "cuda:0");
+      CHECK(f["precision"] == precision);
+      CHECK((f["backend"] == "kernels" || f["backend"] == "cudnn"));  // cudnn where SOFT_DEPTHWISE=cudnn
+      CHECK(std::stod(f["ms"]) > 0);
+    }
+    CHECK(found == 9);
+  }
 }

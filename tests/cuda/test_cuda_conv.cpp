@@ -1,8 +1,9 @@
 // The CUDA convolution, pooling, resampling, joining and dropout kernels against the CPU,
-// forward and backward: conv2d through cuDNN (plain, strided with bias, grouped, SOFT's
-// depthwise 9x9 local conv and strided landmark conv), max_pool2d (ties included), avg_pool2d,
-// interpolate_bilinear (down and up), index_select (repeated indices, every dtype), cat and
-// stack, and dropout / drop_path, whose masks must equal the CPU's bit for bit.
+// forward and backward: conv2d through cuDNN (plain, strided with bias, grouped, SOFT's strided
+// landmark conv) and SOFT's depthwise 9x9 local conv (cuda/depthwise_conv2d.cu's kernels; more in
+// test_cuda_depthwise_conv.cpp), max_pool2d (ties included), avg_pool2d, interpolate_bilinear
+// (down and up), index_select (repeated indices, every dtype), cat and stack, and dropout /
+// drop_path, whose masks must equal the CPU's bit for bit.
 #include <cmath>
 
 #include "core/random.h"

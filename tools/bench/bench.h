@@ -37,6 +37,10 @@ void attention_sweep(const Args& args, const RunOptions& run, std::ostream& out)
 // soft bench gemm: the float32 GEMM kernel on square matrices (tools/bench/gemm_bench.cpp).
 void gemm(const Args& args, const RunOptions& run, std::ostream& out);
 
+// soft bench dwconv: each direction of soft_tiny's local depthwise convs alone
+// (tools/bench/dwconv_bench.cpp).
+void depthwise_conv(const Args& args, const RunOptions& run, std::ostream& out);
+
 // soft bench data: images/s of a training config's input pipeline through its DataLoader with
 // run.threads workers (tools/bench/data_bench.cpp).
 void data(const Args& args, const RunOptions& run, std::ostream& out);
