@@ -13,6 +13,19 @@
 #   bash scripts/gpu-check.sh --quick [--prebuilt DIR]   # the same checks with shorter benchmarks
 #                                              # (5 steps) and no memcheck of training steps: for
 #                                              # a 15-minute device window, so that a rerun fits
+#   bash scripts/gpu-check.sh --groups dwconv,compile --append ...   # only these groups, their
+#                                              # results added to the last run's summary
+#
+# Groups (--groups LIST; default tests,bench,profile,sanitize, plus every other one without --quick):
+#   tests     the CUDA tests (each kernel against its CPU kernel, whole training steps)
+#   bench     soft_tiny training steps (fp32, bf16) and the attention sweep, both sides
+#   profile   SOFT_PROFILE_KERNELS=shapes of a soft_tiny step
+#   sanitize  compute-sanitizer memcheck and racecheck
+#   dwconv    the depthwise convs alone (soft.cpp's kernels, cuDNN's, PyTorch's) and the step on cuDNN's
+#   compile   torch.compile's training step (bf16)
+#   precision bf16 against fp32 on the Fashion-MNIST recipe (scripts/bf16-vs-fp32.sh)
+#   feed      the input pipeline feeding the GPU (bench/gpu_feed.sh)
+#   nccl      one NCCL rank against no data parallelism (needs mpirun and a binary with MPI)
 #
 # The benchmarks are `soft bench train|attn --device cuda` beside `bench/torch_soft.py --device
 # cuda` (the same result lines). Writes $BUILD/gpu-summary.json (commit it as docs/gpu-summary.json):
@@ -25,21 +38,34 @@ export PATH="$PATH:/usr/local/cuda/bin"
 BUILD=build-gpu
 PREBUILT=""
 QUICK=0
+WANTED=""
+APPEND=0
 while [ $# -gt 0 ]; do
   case $1 in
     --prebuilt) PREBUILT=$2; shift 2 ;;
     --quick) QUICK=1; shift ;;
-    *) echo "gpu-check: unknown argument $1 (--prebuilt DIR, --quick)" >&2; exit 2 ;;
+    --groups) WANTED=$2; shift 2 ;;
+    --append) APPEND=1; shift ;;
+    *) echo "gpu-check: unknown argument $1 (--prebuilt DIR, --quick, --groups LIST, --append)" >&2; exit 2 ;;
   esac
 done
+ALL_GROUPS=tests,bench,profile,sanitize,dwconv,compile,precision,feed,nccl
+[ -n "$WANTED" ] || WANTED=$([ $QUICK = 1 ] && echo tests,bench,profile,sanitize || echo $ALL_GROUPS)
+for g in ${WANTED//,/ }; do
+  [[ ",$ALL_GROUPS," == *",$g,"* ]] || { echo "gpu-check: unknown group '$g' (of $ALL_GROUPS)" >&2; exit 2; }
+done
+want() { [[ ",$WANTED," == *",$1,"* ]]; }
 STEPS=$([ $QUICK = 1 ] && echo 5 || echo 10)
 JOBS=$(nproc)
 LOG=$BUILD/gpu-check.log
-mkdir -p $BUILD
-: > $LOG
-summary=()
+bench=$BUILD/bench-results.txt
 mkdir -p $BUILD/steps
-rm -f $BUILD/steps/*.log
+if [ $APPEND = 0 ]; then
+  rm -f $BUILD/steps/*.log
+  : > $LOG
+  : > $bench
+fi
+summary=()
 step() {  # step NAME SECONDS COMMAND...: runs it with a time limit, logs it, records PASS/FAIL
   local name=$1 limit=$2; shift 2
   local start=$SECONDS status
@@ -66,63 +92,73 @@ else
   SOFT=$PREBUILT/soft
 fi
 
-step "CUDA tests" 240 $TESTS --test-case='cuda:*'
-bench=$BUILD/bench-results.txt
-: > $bench
+want tests && step "CUDA tests" 240 $TESTS --test-case='cuda:*'
 TRAIN="train --model soft_tiny --img 224 --batch 128 --device cuda --warmup 3"
-for precision in fp32 bf16; do
-  step "bench: soft.cpp train soft_tiny $precision" 120 \
-    sh -c "$SOFT bench $TRAIN --steps $STEPS --precision $precision | tee -a $bench"
-  step "bench: torch train soft_tiny $precision" 180 \
-    sh -c "python3 bench/torch_soft.py $TRAIN --steps $STEPS --precision $precision | tee -a $bench"
-done
-# The depthwise convs alone (soft.cpp's kernels, cuDNN's, PyTorch's) and the step on cuDNN's.
-DW="dwconv --device cuda --batch 128 --steps $STEPS --warmup 2"
-step "bench: soft.cpp depthwise convs" 60 sh -c "$SOFT bench $DW | tee -a $bench"
-step "bench: cuDNN depthwise convs" 60 sh -c "SOFT_DEPTHWISE=cudnn $SOFT bench $DW | tee -a $bench"
-step "bench: torch depthwise convs" 60 sh -c "python3 bench/torch_soft.py $DW | tee -a $bench"
-step "bench: soft.cpp train, cuDNN depthwise" 120 \
-  sh -c "SOFT_DEPTHWISE=cudnn $SOFT bench $TRAIN --steps $STEPS | sed 's/impl=soft/impl=soft-cudnn-dw/' | tee -a $bench"
-# torch.compile (default mode) where the device's PyTorch can: its compilation is the warm-up.
-step "bench: torch.compile train soft_tiny bf16" $([ $QUICK = 1 ] && echo 150 || echo 400) \
-  sh -c "python3 bench/torch_soft.py $TRAIN --steps $STEPS --precision bf16 --compile | tee -a $bench"
+if want bench; then
+  for precision in fp32 bf16; do
+    step "bench: soft.cpp train soft_tiny $precision" 120 \
+      sh -c "$SOFT bench $TRAIN --steps $STEPS --precision $precision | tee -a $bench"
+    step "bench: torch train soft_tiny $precision" 180 \
+      sh -c "python3 bench/torch_soft.py $TRAIN --steps $STEPS --precision $precision | tee -a $bench"
+  done
+  SWEEP="attn --sweep --device cuda --tokens 1024,4096,16384,65536 --steps 5 --warmup 1"
+  step "bench: soft.cpp attention sweep" 150 sh -c "$SOFT bench $SWEEP --out $BUILD/attn-sweep | tee -a $bench"
+  step "bench: torch attention sweep" 150 sh -c "python3 bench/torch_soft.py $SWEEP | tee -a $bench"
+fi
 # Where a step's time goes, by kernel and shape (each call synchronised: ranks kernels, slows the step).
-step "profile: soft_tiny step kernels" 120 sh -c "SOFT_PROFILE_KERNELS=shapes $SOFT bench $TRAIN --steps 2"
-SWEEP="attn --sweep --device cuda --tokens 1024,4096,16384,65536 --steps 5 --warmup 1"
-step "bench: soft.cpp attention sweep" 150 sh -c "$SOFT bench $SWEEP --out $BUILD/attn-sweep | tee -a $bench"
-step "bench: torch attention sweep" 150 sh -c "python3 bench/torch_soft.py $SWEEP | tee -a $bench"
+want profile && step "profile: soft_tiny step kernels" 120 \
+  sh -c "SOFT_PROFILE_KERNELS=shapes $SOFT bench $TRAIN --steps 2"
+if want dwconv; then
+  DW="dwconv --device cuda --batch 128 --steps $STEPS --warmup 2"
+  step "bench: soft.cpp depthwise convs" 60 sh -c "$SOFT bench $DW | tee -a $bench"
+  step "bench: cuDNN depthwise convs" 60 sh -c "SOFT_DEPTHWISE=cudnn $SOFT bench $DW | tee -a $bench"
+  step "bench: torch depthwise convs" 60 sh -c "python3 bench/torch_soft.py $DW | tee -a $bench"
+  step "bench: soft.cpp train, cuDNN depthwise" 120 sh -c \
+    "SOFT_DEPTHWISE=cudnn $SOFT bench $TRAIN --steps $STEPS | sed 's/impl=soft/impl=soft-cudnn-dw/' | tee -a $bench"
+fi
+# torch.compile (default mode) where the device's PyTorch can: its compilation is the warm-up.
+want compile && step "bench: torch.compile train soft_tiny bf16" 400 \
+  sh -c "python3 bench/torch_soft.py $TRAIN --steps $STEPS --precision bf16 --compile | tee -a $bench"
 # bf16 against fp32 on a real recipe (Fashion-MNIST, soft_fmnist_s): the loss gap and both top-1s,
 # curves in $BUILD/bf16-vs-fp32/bf16_vs_fp32.svg. The data: Debian's dataset-fashion-mnist, or
 # the idx files carried in DIR/fashion-mnist with --prebuilt DIR.
-fmnist=""
-for d in "${PREBUILT:-/nonexistent}/fashion-mnist" /usr/share/datasets/fashion-mnist; do
-  [ -f "$d/train-images-idx3-ubyte.gz" ] && fmnist=$d && break
-done
-if [ -n "$fmnist" ]; then
-  step "bf16 vs fp32: Fashion-MNIST" 300 bash scripts/bf16-vs-fp32.sh --soft "$SOFT" --data "$fmnist" \
-    --epochs $([ $QUICK = 1 ] && echo 1 || echo 2) --out $BUILD/bf16-vs-fp32
-else
-  summary+=("bf16 vs fp32: Fashion-MNIST           SKIP (no fashion-mnist: carry it in DIR/fashion-mnist)")
+if want precision; then
+  fmnist=""
+  for d in "${PREBUILT:-/nonexistent}/fashion-mnist" /usr/share/datasets/fashion-mnist; do
+    [ -f "$d/train-images-idx3-ubyte.gz" ] && fmnist=$d && break
+  done
+  if [ -n "$fmnist" ]; then
+    step "bf16 vs fp32: Fashion-MNIST" 300 bash scripts/bf16-vs-fp32.sh --soft "$SOFT" --data "$fmnist" \
+      --epochs $([ $QUICK = 1 ] && echo 1 || echo 2) --out $BUILD/bf16-vs-fp32
+  else
+    summary+=("bf16 vs fp32: Fashion-MNIST           SKIP (no fashion-mnist: carry it in DIR/fashion-mnist)")
+  fi
 fi
+# The loader on this machine's cores feeding the GPU (docs/PERFORMANCE.md, "Feeding the GPU").
+want feed && step "bench: feed the GPU" 300 \
+  sh -c "bash bench/gpu_feed.sh --soft $SOFT --out $BUILD/gpu_feed $([ $QUICK = 1 ] && echo --quick) | tee -a $bench"
 # Data parallelism on the GPU (docs/DISTRIBUTED.md): the NCCL path with one rank against no data
 # parallelism, when the machine has mpirun and the binary was built with MPI.
-if command -v mpirun >/dev/null && ldd "$SOFT" 2>/dev/null | grep -q libmpi; then
-  step "bench: NCCL one rank vs alone" 240 sh -c "SOFT=$SOFT bash bench/dist_side_by_side.sh cuda | tee -a $bench"
-else
-  summary+=("bench: NCCL one rank vs alone        SKIP (no mpirun, or soft built without MPI)")
+if want nccl; then
+  if command -v mpirun >/dev/null && ldd "$SOFT" 2>/dev/null | grep -q libmpi; then
+    step "bench: NCCL one rank vs alone" 240 sh -c "SOFT=$SOFT bash bench/dist_side_by_side.sh cuda | tee -a $bench"
+  else
+    summary+=("bench: NCCL one rank vs alone        SKIP (no mpirun, or soft built without MPI)")
+  fi
 fi
 
-if command -v compute-sanitizer >/dev/null; then
+if want sanitize && command -v compute-sanitizer >/dev/null; then
   # The whole-model test is covered by the short training run below, which is faster under memcheck.
   step "memcheck: CUDA op tests" 150 compute-sanitizer --tool memcheck --error-exitcode 1 \
     $TESTS --test-case='cuda:*' --test-case-exclude='*soft_tiny*'
   [ $QUICK = 1 ] || step "memcheck: training steps" 120 compute-sanitizer --tool memcheck --error-exitcode 1 \
     $SOFT bench train --device cuda --model soft_tiny --img 64 --batch 4 --steps 2
   # racecheck sees shared-memory hazards only: the tests of the kernels that use shared memory
-  # (cuda/reduce.cuh's block reductions and the Newton inverse); all op tests took over 100 s.
+  # (cuda/reduce.cuh's block reductions, the Newton inverse, the depthwise convs); all op tests
+  # took over 100 s.
   step "racecheck: shared-memory kernels" 180 compute-sanitizer --tool racecheck --error-exitcode 1 \
     $TESTS --test-case='cuda: sum*,cuda: mean*,cuda: argmax*,cuda: max*,cuda: softmax*,cuda: cross_entropy*,cuda: layer_norm*,cuda: batch_norm*,cuda: newton_inverse (journal*,cuda: depthwise conv2d*'
-else
+elif want sanitize; then
   summary+=("compute-sanitizer                    SKIP (not on PATH)")
 fi
 
