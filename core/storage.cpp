@@ -100,7 +100,6 @@ DeviceBackend cuda_backend;
 
 }  // namespace
 
-
 Allocator& allocator_for(Device device) {
   if (device.is_cpu()) return cpu_allocator;
   SOFT_CHECK(cuda_backend.allocator, "cannot allocate on ", device.str(),

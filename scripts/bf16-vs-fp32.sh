@@ -23,7 +23,10 @@ while [ $# -gt 0 ]; do
     *) echo "bf16-vs-fp32: unknown argument $1 (--soft BIN, --data DIR, --epochs N, --out DIR)" >&2; exit 2 ;;
   esac
 done
-[ -f "$data/train-images-idx3-ubyte.gz" ] || { echo "bf16-vs-fp32: no Fashion-MNIST in $data (--data DIR)" >&2; exit 2; }
+if [ ! -f "$data/train-images-idx3-ubyte.gz" ]; then
+  echo "bf16-vs-fp32: no Fashion-MNIST in $data (--data DIR)" >&2
+  exit 2
+fi
 mkdir -p "$out"
 for precision in fp32 bf16; do
   echo "== $precision"

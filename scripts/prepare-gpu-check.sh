@@ -22,4 +22,5 @@ else
   echo "prepare-gpu-check: no Fashion-MNIST here (apt-get install dataset-fashion-mnist): gpu-check skips bf16 vs fp32"
 fi
 du -sh "$out"
-echo "copy $out to the GPU machine (same path in the repository) and run: bash scripts/gpu-check.sh --quick --prebuilt $out"
+echo "copy $out to the GPU machine (same path in the repository) and run there:"
+echo "  bash scripts/gpu-check.sh --quick --prebuilt $out"

@@ -27,7 +27,8 @@ std::string row_of(const std::string& out, const std::string& label) {
 TEST_CASE("compare: the loss gap to the first run, the table and the overlaid curves") {
   TempDir dir;
   const std::string config = tiny_train_config(dir, {{"epochs", 1}});
-  for (const char* name : {"a", "b"}) REQUIRE(soft_cli({"train", "--config", config, "--run-dir", dir.file(name)}).code == 0);
+  for (const char* name : {"a", "b"})
+    REQUIRE(soft_cli({"train", "--config", config, "--run-dir", dir.file(name)}).code == 0);
   // c: run a with every logged training loss 10% higher.
   fs::copy(dir.file("a"), dir.file("c"), fs::copy_options::recursive);
   std::vector<Json> lines = tools::train::read_metrics(dir.file("a") + "/metrics.jsonl");
