@@ -26,6 +26,7 @@
 #   precision bf16 against fp32 on the Fashion-MNIST recipe (scripts/bf16-vs-fp32.sh)
 #   feed      the input pipeline feeding the GPU (bench/gpu_feed.sh)
 #   nccl      one NCCL rank against no data parallelism (needs mpirun and a binary with MPI)
+#   zoo       soft_tiny with each attention of the zoo: training images/s and memory (docs/ATTENTION_ZOO.md)
 #
 # The benchmarks are `soft bench train|attn --device cuda` beside `bench/torch_soft.py --device
 # cuda` (the same result lines). Writes $BUILD/gpu-summary.json (commit it as docs/gpu-summary.json):
@@ -49,7 +50,7 @@ while [ $# -gt 0 ]; do
     *) echo "gpu-check: unknown argument $1 (--prebuilt DIR, --quick, --groups LIST, --append)" >&2; exit 2 ;;
   esac
 done
-ALL_GROUPS=tests,bench,profile,sanitize,dwconv,compile,precision,feed,nccl
+ALL_GROUPS=tests,bench,profile,sanitize,dwconv,compile,precision,feed,nccl,zoo
 [ -n "$WANTED" ] || WANTED=$([ $QUICK = 1 ] && echo tests,bench,profile,sanitize || echo $ALL_GROUPS)
 for g in ${WANTED//,/ }; do
   [[ ",$ALL_GROUPS," == *",$g,"* ]] || { echo "gpu-check: unknown group '$g' (of $ALL_GROUPS)" >&2; exit 2; }
@@ -146,6 +147,9 @@ if want nccl; then
     summary+=("bench: NCCL one rank vs alone        SKIP (no mpirun, or soft built without MPI)")
   fi
 fi
+# soft_tiny at 224 px with each attention kind of stages 1-3 (the GPU row of docs/ATTENTION_ZOO.md).
+want zoo && step "bench: attention zoo on soft_tiny" 300 \
+  sh -c "bash scripts/compare-attention.sh --gpu --soft $SOFT --out $BUILD/attention-zoo | tee -a $bench"
 
 if want sanitize && command -v compute-sanitizer >/dev/null; then
   # The whole-model test is covered by the short training run below, which is faster under memcheck.
