@@ -15,6 +15,7 @@
 
 namespace soft::tools::train {
 
+// The train split: shuffled, the last partial batch dropped; the test split: in order, every sample.
 // Each worker assembles a whole batch, so each may have two batches claimed ahead (PyTorch's
 // prefetch_factor 2): with fewer in flight than workers, the rest would idle.
 data::LoaderOptions loader_options(const TrainConfig& c, bool train, const Shard& shard) {
