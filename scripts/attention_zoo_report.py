@@ -75,6 +75,8 @@ def main():
     kinds = a.kinds.split()
     overrides = open(os.path.join(a.out, "overrides.txt")).read().split()
     schedule = " ".join(o for o in overrides if o != "--set") or "(none)"
+    machine_file = os.path.join(a.out, "machine.txt")
+    machine = open(machine_file).read().strip() if os.path.exists(machine_file) else "not recorded"
 
     rows, series = [], []
     for kind in kinds:
@@ -93,7 +95,7 @@ def main():
         BEGIN,
         "Written by `scripts/compare-attention.sh` (do not edit by hand). Model `soft_fmnist_s` with the "
         "attention of stages 1-3 replaced, `configs/train/fmnist.json`, seed 0; schedule overrides: "
-        f"`{schedule}`. CPU, 2 threads on a shared 2-core machine, so images/s are indicative only. Top-1 is "
+        f"`{schedule}`. CPU: {machine} as the runs began. Top-1 is "
         "the plain model's on the 10,000 test images after the last epoch (the EMA lags on so short a "
         "schedule); peak memory is the training process's maximum resident set. MACs are one 28x28 image's "
         "forward pass (`soft info`).",

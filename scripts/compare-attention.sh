@@ -66,9 +66,12 @@ fi
 overrides=()
 [[ -n $epochs ]] && overrides+=(--set "epochs=$epochs")
 for s in "${sets[@]+"${sets[@]}"}"; do overrides+=(--set "$s"); done
-printf '%s\n' "${overrides[@]+"${overrides[@]}"}" > "$out/overrides.txt"
 
 if [[ $report_only == 0 ]]; then
+  printf '%s\n' "${overrides[@]+"${overrides[@]}"}" > "$out/overrides.txt"  # the schedule, for the report
+  # The machine the runs share, for the report: its CPU, and how busy it was when they started.
+  echo "$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)" \
+    > "$out/machine.txt"
   for kind in $kinds; do
     write_model soft_fmnist_s "$kind" "$out/model_$kind.json"
     echo "== $kind: $(date -u +%H:%M:%S)"
