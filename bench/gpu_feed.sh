@@ -77,7 +77,8 @@ done
 
 # (b) training steps on the GPU: the real loader against synthetic in-memory batches.
 COMMON=(--set device=cuda --set accum_steps=1 --set schedule.warmup_epochs=0 --set "batch=$BATCH"
-        --set "epochs=$EPOCHS" --set log.every_steps=4 --set eval.batch=32 --set "data.workers=$CORES" --set "model.num_classes=$CLASSES" --force)
+        --set "epochs=$EPOCHS" --set log.every_steps=4 --set eval.batch=32 --set "data.workers=$CORES"
+        --set "model.num_classes=$CLASSES" --force)
 train_run() {  # train_run NAME SET...: one run; prints its result line
   local name=$1; shift
   local dir=$OUT/run_$name

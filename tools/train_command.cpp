@@ -9,6 +9,7 @@
 #include <ostream>
 
 #include "dist/communicator.h"
+#include "ops/ops.h"
 #include "tools/cli.h"
 #include "tools/train/progress.h"
 #include "tools/train/trainer.h"
@@ -131,6 +132,14 @@ int train_run(const Args& args, std::ostream& out, dist::Communicator* comm) {
   return kExitOk;
 }
 
+// "soft: error: rank R of N: ..." in one write, so that the lines of ranks failing at once do not
+// interleave where they share the launcher's stderr.
+void say_rank_error(const dist::Communicator& comm, const std::exception& e) {
+  const std::string line = detail::concat("soft: error: rank ", comm.rank(), " of ", comm.size(), ": ", e.what(), "\n");
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
 }  // namespace
 
 int train_command(const Args& args, std::ostream& out) {
@@ -143,10 +152,18 @@ int train_command(const Args& args, std::ostream& out) {
   } catch (const UsageError&) {  // the same arguments on every rank: each stops here alike
     dist::finalize_world();
     throw;
+  } catch (const train::StoppedTogether& e) {
+    // Every rank stops at this step alike: each says why, and once all have (the all-reduce waits
+    // for every rank) they end together, without an abort. The launcher ends the job at the first
+    // non-zero exit, so no rank may exit before the others have written their message.
+    say_rank_error(*comm, e);
+    Tensor everyone_said_it = zeros({1});
+    comm->all_reduce_sum_(everyone_said_it);
+    dist::finalize_world();
+    return kExitError;
   } catch (const std::exception& e) {
     // The other ranks wait in a collective for this one: end the whole job, naming the rank.
-    std::cerr << "soft: error: rank " << comm->rank() << " of " << comm->size() << ": " << e.what()
-              << std::endl;
+    say_rank_error(*comm, e);
     dist::abort_world(kExitError);
   }
 }

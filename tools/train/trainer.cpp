@@ -301,13 +301,16 @@ void Trainer::train_step(int64_t micro_batches) {
   sum_over_ranks(reduced);
   loss_sum = reduced[0] / world_size_;
   stop_requested_ = reduced[1] > 0;
-  SOFT_CHECK(std::isfinite(loss_sum), "step ", step, " (epoch ", state_.epoch + 1, ", batch ",
-             state_.batch + (first_bad >= 0 ? first_bad + 1 : micro_batches), "): the training loss is ", loss_sum,
-             "; stopping. ", last_good_checkpoint());
+  if (!std::isfinite(loss_sum))
+    throw StoppedTogether(detail::concat("step ", step, " (epoch ", state_.epoch + 1, ", batch ",
+                                         state_.batch + (first_bad >= 0 ? first_bad + 1 : micro_batches),
+                                         "): the training loss is ", loss_sum, "; stopping. ",
+                                         last_good_checkpoint()));
   const double clip = config_.optim.clip_grad > 0 ? config_.optim.clip_grad : std::numeric_limits<double>::infinity();
   const double grad_norm = nn::optim::clip_grad_norm(model_->parameters(), clip);
-  SOFT_CHECK(std::isfinite(grad_norm), "step ", step, " (epoch ", state_.epoch + 1, "): the gradient norm is ",
-             grad_norm, "; stopping. ", last_good_checkpoint());
+  if (!std::isfinite(grad_norm))
+    throw StoppedTogether(detail::concat("step ", step, " (epoch ", state_.epoch + 1, "): the gradient norm is ",
+                                         grad_norm, "; stopping. ", last_good_checkpoint()));
   last_lr_ = schedule_(state_.step);
   optimizer_->set_lr(last_lr_);
   optimizer_->step();

@@ -36,6 +36,13 @@
 
 namespace soft::tools::train {
 
+// A run stopped on numbers every rank shares (the loss averaged over the ranks, the norm of the
+// averaged gradients): in a data-parallel job every rank throws it at the same step, so the job
+// can end without aborting any rank.
+struct StoppedTogether : Error {
+  using Error::Error;
+};
+
 struct TrainerOptions {
   std::ostream* out = nullptr;  // progress and messages (nullptr: silent)
   bool terminal = false;        // redraw the progress line in place
