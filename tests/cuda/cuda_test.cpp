@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/random.h"
+#include "models/soft.h"
 
 namespace soft::test {
 namespace {
@@ -68,6 +69,41 @@ void expect_gpu_matches_cpu(const std::function<Tensor(const std::vector<Tensor>
     if (!cpu[i].defined() || !cpu[i].requires_grad()) continue;
     REQUIRE(gpu[i].grad().defined());
     expect_close("gradient of input " + std::to_string(i), gpu[i].grad(), cpu[i].grad(), tol);
+  }
+}
+
+void expect_training_step_matches_cpu(const models::SoftConfig& config, uint64_t seed, const Tensor& images,
+                                      const Tensor& labels) {
+  manual_seed(seed);
+  models::SoftModel cpu(config);
+  manual_seed(seed);
+  models::SoftModel gpu(config);  // the same initial weights
+  gpu.to(Device::cuda(0));
+  Tensor loss_cpu = cross_entropy(cpu.forward(images), labels, 0.1);
+  Tensor loss_gpu =
+      cross_entropy(gpu.forward(to_device(images, Device::cuda(0))), to_device(labels, Device::cuda(0)), 0.1);
+  loss_cpu.backward();
+  loss_gpu.backward();
+  CHECK(std::fabs(loss_gpu.item() - loss_cpu.item()) <= 1e-4 * std::fabs(loss_cpu.item()));
+  auto cpu_params = cpu.named_parameters(), gpu_params = gpu.named_parameters();
+  REQUIRE(cpu_params.size() == gpu_params.size());
+  auto max_abs = [](const Tensor& t) {
+    double m = 0;
+    for (double v : t.to_vector()) m = std::max(m, std::fabs(v));
+    return m;
+  };
+  double largest = 0;
+  for (const auto& [name, p] : cpu_params) largest = std::max(largest, max_abs(p.grad()));
+  for (size_t i = 0; i < cpu_params.size(); ++i) {
+    const auto& [name, p] = cpu_params[i];
+    const Tensor& g = gpu_params[i].second.grad();
+    INFO("gradient of ", name);
+    REQUIRE(g.defined());
+    if (max_abs(p.grad()) <= 1e-6 * largest) {  // conv biases before BatchNorm: zero up to rounding
+      CHECK(max_abs(g) <= 1e-5 * largest);
+      continue;
+    }
+    CHECK(normwise_error(g, p.grad()) <= 1e-3);
   }
 }
 

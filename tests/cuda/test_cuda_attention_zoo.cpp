@@ -1,15 +1,12 @@
 // The attention zoo on the GPU against the CPU: each function of ops/attention_zoo.cpp (forward and
 // every input gradient) and a soft_fmnist_s training step with each kind of stage 1-3 attention.
-#include <algorithm>
-#include <cmath>
-
 #include "models/soft.h"
 #include "nn/performer_attention.h"
 #include "tests/cuda/cuda_test.h"
 
 using namespace soft;
 using soft::test::expect_gpu_matches_cpu;
-using soft::test::normwise_error;
+using soft::test::expect_training_step_matches_cpu;
 
 namespace {
 Tensor input(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0) {
@@ -39,37 +36,8 @@ TEST_CASE("cuda: a soft_fmnist_s training step with each attention kind matches 
     INFO("attention ", nn::attention_kind_name(kind));
     models::SoftConfig config = models::resolve_config("soft_fmnist_s");
     config.attention = kind;
-    manual_seed(3);
-    models::SoftModel cpu(config);
-    manual_seed(3);
-    models::SoftModel gpu(config);
-    gpu.to(Device::cuda(0));
     Generator gen(4);
-    Tensor x = normal({4, 1, 28, 28}, 0.0, 1.0, gen);
-    Tensor y = Tensor::from_vector({1, 7, 3, 0}, {4}, DType::Int64);
-    Tensor loss_cpu = cross_entropy(cpu.forward(x), y, 0.1);
-    Tensor loss_gpu = cross_entropy(gpu.forward(to_device(x, Device::cuda(0))), to_device(y, Device::cuda(0)), 0.1);
-    loss_cpu.backward();
-    loss_gpu.backward();
-    CHECK(std::fabs(loss_gpu.item() - loss_cpu.item()) <= 1e-4 * std::fabs(loss_cpu.item()));
-    auto cpu_params = cpu.named_parameters(), gpu_params = gpu.named_parameters();
-    REQUIRE(cpu_params.size() == gpu_params.size());
-    auto max_abs = [](const Tensor& t) {
-      double m = 0;
-      for (double v : t.to_vector()) m = std::max(m, std::fabs(v));
-      return m;
-    };
-    double largest = 0;
-    for (const auto& [name, p] : cpu_params) largest = std::max(largest, max_abs(p.grad()));
-    for (size_t i = 0; i < cpu_params.size(); ++i) {
-      INFO("gradient of ", cpu_params[i].first);
-      const Tensor& g = gpu_params[i].second.grad();
-      REQUIRE(g.defined());
-      if (max_abs(cpu_params[i].second.grad()) <= 1e-6 * largest) {  // conv biases before BatchNorm
-        CHECK(max_abs(g) <= 1e-5 * largest);
-        continue;
-      }
-      CHECK(normwise_error(g, cpu_params[i].second.grad()) <= 1e-3);
-    }
+    expect_training_step_matches_cpu(config, 3, normal({4, 1, 28, 28}, 0.0, 1.0, gen),
+                                     Tensor::from_vector({1, 7, 3, 0}, {4}, DType::Int64));
   }
 }
